@@ -1,0 +1,192 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { FlatPoolMetrics, QueryPoolMetrics, RuntimeInfo } from '@arcops/common';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type TokenAuth, tokenFromHeaders } from './auth.ts';
+import type { ServiceConfig } from './config.ts';
+import { ArcError, badRequestError, isArcError, unauthorizedError } from './errors.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import { DuckDBConnectionPool } from './pool.ts';
+import type { Format, QueryRequest, QueryService } from './query.ts';
+import { isPriority, type Priority } from './wait-queue.ts';
+
+export interface AppDeps {
+  pool: DuckDBConnectionPool<DuckDBConnection>;
+  queries: QueryService;
+  auth: TokenAuth;
+  logger: FastifyBaseLogger;
+  metrics: ServiceMetrics;
+  version: string;
+  loadedModules: () => string[];
+  startedAt?: number;
+}
+
+type AppConfig = Pick<ServiceConfig, 'bodyLimitBytes'>;
+
+function sendError(reply: FastifyReply, err: ArcError): FastifyReply {
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+  return reply.code(err.statusCode).type('application/json').send({ success: false, error: err.message, code: err.code });
+}
+
+/** Validates the query body by hand: clearer messages than a schema validator, same speed. */
+export function parseQueryBody(body: unknown): QueryRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequestError('The body must be a JSON object like {"sql": "SELECT 1"}');
+  }
+  const b = body as Record<string, unknown>;
+  if (b.sql === undefined) throw badRequestError('Missing "sql": send {"sql": "SELECT ..."}');
+  if (typeof b.sql !== 'string') throw badRequestError('"sql" must be a string');
+  if (b.sql.trim() === '') throw badRequestError('"sql" must not be empty');
+  let format: Format = 'json';
+  if (b.format !== undefined && b.format !== null) {
+    if (b.format !== 'json' && b.format !== 'csv') throw badRequestError(`"format" must be "json" or "csv", got ${JSON.stringify(b.format)}`);
+    format = b.format;
+  }
+  let limit: number | undefined;
+  if (b.limit !== undefined && b.limit !== null) {
+    if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 0) {
+      throw badRequestError(`"limit" must be a non-negative integer, got ${JSON.stringify(b.limit)}`);
+    }
+    limit = b.limit;
+  }
+  let priority: Priority = 'normal';
+  if (b.priority !== undefined && b.priority !== null) {
+    if (!isPriority(b.priority)) throw badRequestError(`"priority" must be one of low, normal, high, critical; got ${JSON.stringify(b.priority)}`);
+    priority = b.priority;
+  }
+  return { sql: b.sql, format, limit, priority };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+export function flatMetrics(deps: Pick<AppDeps, 'pool' | 'queries'>, startedAt: number): FlatPoolMetrics {
+  const s = deps.pool.getStats();
+  const c = deps.queries.counters;
+  return {
+    pool_implementation: DuckDBConnectionPool.implementation,
+    pool_size: s.size,
+    active_connections: s.active,
+    idle_connections: s.idle,
+    unavailable_connections: s.unavailable,
+    queue_depth: s.queueDepth,
+    oldest_wait_ms: round(s.oldestWaitMs),
+    total_queries_executed: c.executed,
+    total_queries_failed: c.failed,
+    total_queries_timeout: s.totalWaitTimeouts,
+    total_query_execution_timeouts: c.executionTimeouts,
+    total_queue_full_rejections: s.totalQueueFull,
+    total_connections_recreated: s.totalRecreated,
+    total_connection_failures: s.totalCreateFailures,
+    avg_wait_time_ms: s.totalAcquired === 0 ? 0 : round(s.totalWaitMs / s.totalAcquired),
+    avg_execution_time_ms: c.executed === 0 ? 0 : round(c.totalExecutionMs / c.executed),
+    uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+  };
+}
+
+/** The query service's HTTP API (Arc-compatible). Listening is the caller's business. */
+export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
+  const startedAt = deps.startedAt ?? Date.now();
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+  });
+
+  const requireToken = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!deps.auth.verify(tokenFromHeaders(req.headers))) {
+      await sendError(reply, unauthorizedError());
+    }
+  };
+
+  app.setErrorHandler((err: FastifyError | ArcError, req, reply) => {
+    if (isArcError(err)) return sendError(reply, err);
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'unhandled error');
+    const message = status === 500 ? 'Internal server error' : status === 413 ? `Request body is larger than ${config.bodyLimitBytes} bytes` : err.message;
+    return sendError(reply, new ArcError(err.code ?? 'ARC_ERR_REQUEST', status, message));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new ArcError('ARC_ERR_NOT_FOUND', 404, `No route for ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  app.post('/api/v1/query', { onRequest: requireToken }, async (req, reply) => {
+    const query = parseQueryBody(req.body);
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) abort.abort(new Error('client closed the request'));
+    };
+    reply.raw.once('close', onClose);
+    try {
+      const result = await deps.queries.run(query, abort.signal);
+      if (query.format === 'csv') {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('x-row-count', String(result.rowCount))
+          .header('x-execution-time-ms', String(round(result.executionMs)))
+          .header('x-wait-time-ms', String(round(result.waitMs)))
+          .send(result.parts.join(''));
+      }
+      const body =
+        `{"success":true,"columns":${JSON.stringify(result.columns)},"data":[${result.parts.join(',')}],` +
+        `"row_count":${result.rowCount},"execution_time_ms":${round(result.executionMs)},` +
+        `"wait_time_ms":${round(result.waitMs)},"timestamp":"${new Date().toISOString()}","error":null}`;
+      return reply.type('application/json; charset=utf-8').send(body);
+    } catch (err) {
+      if (isArcError(err)) {
+        const level = err.statusCode >= 500 && err.code !== 'ARC_ERR_CLIENT_GONE' ? 'warn' : 'debug';
+        req.log[level]({ code: err.code, priority: query.priority }, err.message);
+        if (err.code === 'ARC_ERR_CLIENT_GONE') return reply;
+      }
+      throw err;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  });
+
+  app.get('/api/v1/metrics', { onRequest: requireToken }, async () => flatMetrics(deps, startedAt));
+
+  app.get('/api/v1/metrics/query-pool', { onRequest: requireToken }, async (): Promise<QueryPoolMetrics> => {
+    const flat = flatMetrics(deps, startedAt);
+    return {
+      timestamp: new Date().toISOString(),
+      pool: { ...flat, queue_by_priority: deps.pool.getStats().queueByPriority },
+      connections: deps.pool.slotInfo().map((s) => ({
+        connection_id: s.id,
+        state: s.state,
+        generation: s.generation,
+        queries_executed: s.queries,
+        age_seconds: Math.round(s.ageMs / 1000),
+        idle_ms: Math.round(s.idleMs),
+        busy_ms: Math.round(s.busyMs),
+        last_error: s.lastError ?? null,
+      })),
+    };
+  });
+
+  app.get('/api/v1/runtime', { onRequest: requireToken }, async (): Promise<RuntimeInfo> => ({
+    pool_implementation: DuckDBConnectionPool.implementation,
+    version: deps.version,
+    node_version: process.version,
+    pid: process.pid,
+    loaded_modules: deps.loadedModules(),
+  }));
+
+  app.get('/health', async () => ({ status: 'ok' }));
+
+  app.get('/ready', async (_req, reply) => {
+    const live = deps.pool.liveConnections;
+    if (deps.pool.isClosed || live === 0) {
+      return reply.code(503).send({ status: 'unavailable', live_connections: live, pool_size: deps.pool.size });
+    }
+    return { status: 'ready', live_connections: live, pool_size: deps.pool.size };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  });
+
+  return app;
+}

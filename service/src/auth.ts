@@ -1,0 +1,40 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Checks API tokens in constant time against every configured token. */
+export class TokenAuth {
+  private readonly digests: Buffer[];
+
+  constructor(tokens: readonly string[]) {
+    if (tokens.length === 0) throw new Error('TokenAuth needs at least one token');
+    this.digests = tokens.map(digest);
+  }
+
+  /** Makes a random token for a service started without one (it never runs open). */
+  static generateToken(): string {
+    return `arc_${randomBytes(24).toString('base64url')}`;
+  }
+
+  verify(token: string | undefined): boolean {
+    if (token === undefined || token === '') return false;
+    const d = digest(token);
+    let ok = false;
+    for (const known of this.digests) ok = timingSafeEqual(d, known) || ok;
+    return ok;
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** The token of a request: `Authorization: Bearer T`, `Authorization: Token T` or `x-api-key: T`. */
+export function tokenFromHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const m = /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(auth);
+    if (m !== null) return m[1];
+  }
+  const key = headers['x-api-key'];
+  if (typeof key === 'string' && key.trim() !== '') return key.trim();
+  return undefined;
+}

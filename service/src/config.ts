@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigError } from './errors.ts';
+
+export interface ServiceConfig {
+  readonly port: number;
+  readonly host: string;
+  /** Tokens from ARC_API_TOKENS / ARC_API_TOKENS_FILE; empty means "generate one at start". */
+  readonly apiTokens: readonly string[];
+  readonly duckdbPath: string;
+  readonly dataDir: string | undefined;
+  readonly demoData: boolean;
+  readonly poolSize: number;
+  readonly poolTimeoutMs: number;
+  readonly maxQueue: number;
+  readonly largeResultRows: number;
+  readonly queryTimeoutMs: number;
+  readonly memoryLimit: string | undefined;
+  readonly threads: number | undefined;
+  readonly logLevel: string;
+  readonly threadpoolSize: number;
+  /** True when UV_THREADPOOL_SIZE was not set and main.ts must set it before any I/O. */
+  readonly threadpoolSizeDefaulted: boolean;
+  readonly shutdownGraceMs: number;
+  readonly bodyLimitBytes: number;
+  readonly tempDir: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** Threads each pool connection may block, plus room for file I/O, DNS and health checks. */
+export const THREADPOOL_HEADROOM = 4;
+const THREADPOOL_MIN_HEADROOM = 2;
+
+class Reader {
+  readonly problems: string[] = [];
+  private readonly env: Env;
+  constructor(env: Env) {
+    this.env = env;
+  }
+
+  str(name: string, fallback: string): string {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? fallback : v.trim();
+  }
+
+  optStr(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optStr(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) {
+      this.problems.push(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    if (n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  /** A duration in seconds (decimals allowed), returned in milliseconds. */
+  seconds(name: string, fallbackSeconds: number, min: number, max: number): number {
+    const raw = this.optStr(name);
+    if (raw === undefined) return fallbackSeconds * 1000;
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n)) {
+      this.problems.push(`${name} must be a number of seconds, got ${JSON.stringify(raw)}`);
+      return fallbackSeconds * 1000;
+    }
+    if (n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max} seconds, got ${n}`);
+      return fallbackSeconds * 1000;
+    }
+    return Math.round(n * 1000);
+  }
+}
+
+function parseTokens(list: string): string[] {
+  return list
+    .split(/[,\n]/)
+    .map((t) => t.trim())
+    .filter((t) => t !== '' && !t.startsWith('#'));
+}
+
+function readTokens(r: Reader): string[] {
+  const tokens = parseTokens(r.str('ARC_API_TOKENS', ''));
+  const file = r.optStr('ARC_API_TOKENS_FILE');
+  if (file !== undefined) {
+    try {
+      tokens.push(...parseTokens(readFileSync(file, 'utf8')));
+    } catch (err) {
+      r.problems.push(`ARC_API_TOKENS_FILE ${file} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  for (const t of tokens) {
+    if (t.length < 8) r.problems.push('API tokens must be at least 8 characters long');
+    if (/\s/.test(t)) r.problems.push('API tokens must not contain whitespace');
+  }
+  return [...new Set(tokens)];
+}
+
+/**
+ * Reads the service's environment once, validates it, and returns a frozen config. Throws one
+ * ConfigError listing every problem.
+ */
+export function loadConfig(env: Env): ServiceConfig {
+  const r = new Reader(env);
+  const poolSize = r.int('DUCKDB_POOL_SIZE', 5, 1, 256);
+  const duckdbPath = r.str('DUCKDB_PATH', ':memory:');
+  const dataDirRaw = r.optStr('ARC_DATA_DIR');
+  const dataDir = dataDirRaw === undefined ? undefined : resolve(dataDirRaw);
+  if (dataDirRaw !== undefined && !isAbsolute(dataDirRaw) && dataDirRaw.startsWith('~')) {
+    r.problems.push('ARC_DATA_DIR must be a path, "~" is not expanded');
+  }
+  const demoRaw = r.str('ARC_DEMO_DATA', 'auto');
+  if (!['auto', 'true', 'false'].includes(demoRaw)) {
+    r.problems.push(`ARC_DEMO_DATA must be auto, true or false, got ${JSON.stringify(demoRaw)}`);
+  }
+  const demoData =
+    demoRaw === 'true' || (demoRaw === 'auto' && duckdbPath === ':memory:' && dataDir === undefined);
+
+  const threadsRaw = r.optStr('DUCKDB_THREADS');
+  const threads = threadsRaw === undefined ? undefined : r.int('DUCKDB_THREADS', 1, 1, 1024);
+  const memoryLimit = r.optStr('DUCKDB_MEMORY_LIMIT');
+  if (memoryLimit !== undefined && !/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)$/i.test(memoryLimit)) {
+    r.problems.push(`DUCKDB_MEMORY_LIMIT must look like 512MB, 2GiB or 80%, got ${JSON.stringify(memoryLimit)}`);
+  }
+  const logLevel = r.str('LOG_LEVEL', 'info');
+  if (!LOG_LEVELS.includes(logLevel)) {
+    r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+
+  const required = poolSize + THREADPOOL_MIN_HEADROOM;
+  const uvRaw = r.optStr('UV_THREADPOOL_SIZE');
+  const threadpoolSize = uvRaw === undefined ? Math.min(1024, poolSize + THREADPOOL_HEADROOM) : r.int('UV_THREADPOOL_SIZE', 4, 1, 1024);
+  if (uvRaw !== undefined && threadpoolSize < required) {
+    r.problems.push(
+      `UV_THREADPOOL_SIZE=${threadpoolSize} is too small for DUCKDB_POOL_SIZE=${poolSize}: every running query holds a libuv thread, ` +
+        `so a full pool would starve file I/O and health checks. Set it to at least ${required} (recommended ${poolSize + THREADPOOL_HEADROOM}) or leave it unset.`,
+    );
+  }
+
+  const config: ServiceConfig = {
+    port: r.int('PORT', 8000, 0, 65535),
+    host: r.str('HOST', '0.0.0.0'),
+    apiTokens: readTokens(r),
+    duckdbPath,
+    dataDir,
+    demoData,
+    poolSize,
+    poolTimeoutMs: r.seconds('DUCKDB_POOL_TIMEOUT', 5, 0.1, 3600),
+    maxQueue: r.int('DUCKDB_MAX_QUEUE', 1000, 0, 1_000_000),
+    largeResultRows: r.int('DUCKDB_LARGE_RESULT_ROWS', 5000, 1, 1_000_000_000),
+    queryTimeoutMs: r.seconds('DUCKDB_QUERY_TIMEOUT', 300, 0.1, 86_400),
+    memoryLimit,
+    threads,
+    logLevel,
+    threadpoolSize,
+    threadpoolSizeDefaulted: uvRaw === undefined,
+    shutdownGraceMs: r.seconds('SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
+    bodyLimitBytes: r.int('ARC_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    tempDir: r.str('DUCKDB_TEMP_DIR', resolve(r.str('TMPDIR', '/tmp'), 'arc-duckdb')),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,99 @@
+/**
+ * Coded errors of the query service. Each has a stable code, an HTTP status and a message a
+ * client can show. Causes are kept with `{ cause }`.
+ */
+export class ArcError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  /** Seconds for a `Retry-After` header (503s). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: string,
+    statusCode: number,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ArcError';
+    this.code = code;
+    this.statusCode = statusCode;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}
+
+export function isArcError(err: unknown): err is ArcError {
+  return err instanceof ArcError;
+}
+
+/** `No available connections after 5.0s`: the exact text of the incident, kept on purpose. */
+export function poolTimeoutError(timeoutMs: number): ArcError {
+  const seconds = (timeoutMs / 1000).toFixed(1);
+  return new ArcError('ARC_ERR_POOL_TIMEOUT', 503, `No available connections after ${seconds}s`, {
+    retryAfterSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)),
+  });
+}
+
+export function queueFullError(maxQueue: number): ArcError {
+  return new ArcError(
+    'ARC_ERR_QUEUE_FULL',
+    503,
+    `Query queue is full (${maxQueue} waiting); try again later`,
+    { retryAfterSeconds: 1 },
+  );
+}
+
+export function poolClosedError(): ArcError {
+  return new ArcError('ARC_ERR_POOL_CLOSED', 503, 'The service is shutting down', {
+    retryAfterSeconds: 1,
+  });
+}
+
+export function queryTimeoutError(timeoutMs: number): ArcError {
+  return new ArcError(
+    'ARC_ERR_QUERY_TIMEOUT',
+    504,
+    `Query exceeded the ${(timeoutMs / 1000).toFixed(1)}s query timeout and was cancelled`,
+  );
+}
+
+export function clientGoneError(): ArcError {
+  return new ArcError('ARC_ERR_CLIENT_GONE', 499, 'The client closed the request');
+}
+
+export function readOnlyError(statementType: string): ArcError {
+  return new ArcError(
+    'ARC_ERR_READ_ONLY',
+    403,
+    `Statement type ${statementType} is not allowed: the query endpoint is read-only (SELECT and EXPLAIN only)`,
+  );
+}
+
+export function sandboxError(message: string, cause?: unknown): ArcError {
+  return new ArcError('ARC_ERR_SANDBOX', 403, message, { cause });
+}
+
+export function badRequestError(message: string, cause?: unknown): ArcError {
+  return new ArcError('ARC_ERR_BAD_REQUEST', 400, message, { cause });
+}
+
+export function sqlError(message: string, cause?: unknown): ArcError {
+  return new ArcError('ARC_ERR_SQL', 400, message, { cause });
+}
+
+export function unauthorizedError(): ArcError {
+  return new ArcError('ARC_ERR_UNAUTHORIZED', 401, 'Missing or invalid API token');
+}
+
+export function internalError(message: string, cause?: unknown): ArcError {
+  return new ArcError('ARC_ERR_INTERNAL', 500, message, { cause });
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}

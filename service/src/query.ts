@@ -1,0 +1,237 @@
+import type { DuckDBConnection, DuckDBResult } from '@duckdb/node-api';
+import {
+  ArcError,
+  badRequestError,
+  clientGoneError,
+  internalError,
+  isArcError,
+  queryTimeoutError,
+  readOnlyError,
+  sandboxError,
+  sqlError,
+} from './errors.ts';
+import type { DuckDBConnectionPool, Lease, ReleaseAction } from './pool.ts';
+import { isAllowedStatement, StatementTypeCache, statementTypeName } from './sandbox.ts';
+import { chunkRows, csvLine, csvRows, rowsJsonFragment } from './serialize.ts';
+import type { Priority } from './wait-queue.ts';
+
+export type Format = 'json' | 'csv';
+
+export interface QueryRequest {
+  sql: string;
+  format: Format;
+  limit: number | undefined;
+  priority: Priority;
+}
+
+export interface QueryResult {
+  columns: string[];
+  /** JSON: row fragments "[..],[..]" to join with ","; CSV: lines including the header. */
+  parts: string[];
+  rowCount: number;
+  waitMs: number;
+  executionMs: number;
+}
+
+export interface QueryCounters {
+  executed: number;
+  failed: number;
+  executionTimeouts: number;
+  clientAborts: number;
+  refused: number;
+  largeResultRecreations: number;
+  totalExecutionMs: number;
+}
+
+export interface QueryServiceOptions {
+  queryTimeoutMs: number;
+  largeResultRows: number;
+  now?: () => number;
+  onQueryDone?: (outcome: 'success' | 'error' | 'timeout' | 'aborted' | 'refused', seconds: number) => void;
+}
+
+/** DuckDB error classes that mean "your SQL is wrong", not "the connection may be broken". */
+const USER_ERROR = /^(Parser|Catalog|Binder|Conversion|Invalid Input|Not implemented|Out of Range|Constraint|Syntax|Type Mismatch|Dependency|Sequence|Invalid type|Invalid) Error/i;
+
+function classify(err: unknown): { error: ArcError; action: ReleaseAction } {
+  if (isArcError(err)) return { error: err, action: 'reuse' };
+  const message = err instanceof Error ? err.message : String(err);
+  if (/^Permission Error/i.test(message)) return { error: sandboxError(`Refused by the sandbox: ${message}`, err), action: 'reuse' };
+  if (USER_ERROR.test(message)) return { error: sqlError(message, err), action: 'reuse' };
+  if (/^Out of Memory Error/i.test(message)) {
+    return { error: new ArcError('ARC_ERR_OUT_OF_MEMORY', 503, message, { cause: err, retryAfterSeconds: 5 }), action: 'check' };
+  }
+  return { error: internalError(`Query failed: ${message}`, err), action: 'check' };
+}
+
+/**
+ * Runs one SQL statement from the network on a pooled connection: read-only (judged by
+ * DuckDB's parse), with a query timeout and client-cancel that interrupt the query and give
+ * the connection back only once the query has stopped.
+ */
+export class QueryService {
+  readonly counters: QueryCounters = {
+    executed: 0,
+    failed: 0,
+    executionTimeouts: 0,
+    clientAborts: 0,
+    refused: 0,
+    largeResultRecreations: 0,
+    totalExecutionMs: 0,
+  };
+  private readonly types = new StatementTypeCache();
+  private readonly now: () => number;
+  private readonly running = new Set<DuckDBConnection>();
+
+  private readonly pool: DuckDBConnectionPool<DuckDBConnection>;
+  private readonly options: QueryServiceOptions;
+
+  constructor(pool: DuckDBConnectionPool<DuckDBConnection>, options: QueryServiceOptions) {
+    this.pool = pool;
+    this.options = options;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  async run(req: QueryRequest, signal?: AbortSignal): Promise<QueryResult> {
+    const started = this.now();
+    try {
+      const result = await this.runInner(req, signal);
+      this.counters.executed++;
+      this.counters.totalExecutionMs += result.executionMs;
+      this.options.onQueryDone?.('success', (this.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      const e = isArcError(err) ? err : classify(err).error;
+      let outcome: 'error' | 'timeout' | 'aborted' | 'refused' = 'error';
+      if (e.code === 'ARC_ERR_QUERY_TIMEOUT') {
+        this.counters.executionTimeouts++;
+        outcome = 'timeout';
+      } else if (e.code === 'ARC_ERR_CLIENT_GONE') {
+        this.counters.clientAborts++;
+        outcome = 'aborted';
+      } else if (e.statusCode === 403) {
+        this.counters.refused++;
+        outcome = 'refused';
+      } else if (e.code !== 'ARC_ERR_POOL_TIMEOUT' && e.code !== 'ARC_ERR_QUEUE_FULL' && e.code !== 'ARC_ERR_POOL_CLOSED') {
+        this.counters.failed++;
+      }
+      this.options.onQueryDone?.(outcome, (this.now() - started) / 1000);
+      throw e;
+    }
+  }
+
+  private async runInner(req: QueryRequest, signal: AbortSignal | undefined): Promise<QueryResult> {
+    const known = this.types.get(req.sql);
+    if (known !== undefined && !isAllowedStatement(known)) throw readOnlyError(statementTypeName(known));
+    let lease: Lease<DuckDBConnection>;
+    try {
+      lease = await this.pool.acquire(req.priority, signal);
+    } catch (err) {
+      if (signal?.aborted === true && !isArcError(err)) throw clientGoneError();
+      throw err;
+    }
+    return this.execute(lease, req, known, signal);
+  }
+
+  private async execute(
+    lease: Lease<DuckDBConnection>,
+    req: QueryRequest,
+    known: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<QueryResult> {
+    const conn = lease.connection;
+    const execStart = this.now();
+    let interrupted: 'timeout' | 'client' | undefined;
+    const interrupt = (why: 'timeout' | 'client'): void => {
+      interrupted ??= why;
+      conn.interrupt();
+    };
+    const timer = setTimeout(() => interrupt('timeout'), this.options.queryTimeoutMs);
+    const onAbort = (): void => interrupt('client');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let action: ReleaseAction = 'reuse';
+    this.running.add(conn);
+    try {
+      if (signal?.aborted === true) throw clientGoneError();
+      const result = await this.start(conn, req.sql, known, req.limit !== undefined);
+      const out = await this.read(result, req);
+      if (out.rowsRead > this.options.largeResultRows) {
+        action = 'recreate';
+        this.counters.largeResultRecreations++;
+      }
+      return {
+        columns: out.columns,
+        parts: out.parts,
+        rowCount: out.rowCount,
+        waitMs: lease.waitMs,
+        executionMs: this.now() - execStart,
+      };
+    } catch (err) {
+      if (interrupted === 'timeout') {
+        action = 'check';
+        throw queryTimeoutError(this.options.queryTimeoutMs);
+      }
+      if (interrupted === 'client') {
+        action = 'check';
+        throw clientGoneError();
+      }
+      const c = classify(err);
+      action = c.action;
+      throw c.error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.running.delete(conn);
+      // An interrupt that raced with the end of the query may linger on the connection: check it.
+      if (interrupted !== undefined && action === 'reuse') action = 'check';
+      lease.release(action);
+    }
+  }
+
+  /** Starts the statement: a cached allowed statement runs directly; new SQL is parsed first. */
+  private async start(conn: DuckDBConnection, sql: string, known: number | undefined, streaming: boolean): Promise<DuckDBResult> {
+    if (known !== undefined && !streaming) return conn.run(sql);
+    const extracted = await conn.extractStatements(sql);
+    if (extracted.count === 0) throw badRequestError('The SQL text holds no statement');
+    if (extracted.count > 1) throw badRequestError(`Send one statement per request (got ${extracted.count})`);
+    const prepared = await extracted.prepare(0);
+    try {
+      const type = prepared.statementType;
+      this.types.set(sql, type);
+      if (!isAllowedStatement(type)) throw readOnlyError(statementTypeName(type));
+      if (prepared.parameterCount > 0) throw badRequestError('Parameters ($1, ?) are not supported: inline the values');
+      return await prepared.stream();
+    } finally {
+      prepared.destroySync();
+    }
+  }
+
+  private async read(result: DuckDBResult, req: QueryRequest) {
+    const columns = result.deduplicatedColumnNames();
+    const max = req.limit ?? Number.POSITIVE_INFINITY;
+    const parts: string[] = [];
+    if (req.format === 'csv') parts.push(csvLine(columns));
+    let rowCount = 0;
+    let rowsRead = 0;
+    const rows: unknown[][] = [];
+    while (rowCount < max) {
+      const chunk = await result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) break;
+      rowsRead += chunk.rowCount;
+      rows.length = 0;
+      rowCount += chunkRows(chunk, max - rowCount, rows);
+      if (rows.length > 0) parts.push(req.format === 'csv' ? csvRows(rows) : rowsJsonFragment(rows));
+    }
+    return { columns, parts, rowCount, rowsRead };
+  }
+
+  /** Interrupts every running query (shutdown after the grace period). */
+  interruptAll(): number {
+    for (const conn of this.running) conn.interrupt();
+    return this.running.size;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { TokenAuth } from './auth.ts';
+import type { ServiceConfig } from './config.ts';
+import { duckdbConnectionFactory, openDatabase } from './duckdb.ts';
+import { createMetrics } from './metrics.ts';
+import { DuckDBConnectionPool } from './pool.ts';
+import { QueryService } from './query.ts';
+import { loadedModules } from './runtime.ts';
+
+export const SERVICE_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface Service {
+  app: FastifyInstance;
+  pool: DuckDBConnectionPool<DuckDBConnection>;
+  queries: QueryService;
+  instance: DuckDBInstance;
+  /** The token made at start when none was configured. */
+  generatedToken: string | undefined;
+  /**
+   * Stops the service: no new requests, in-flight ones finish within the grace period, then
+   * running queries are interrupted, waiters get 503, and every connection is closed.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface ServiceDeps {
+  logger: Logger;
+  /** Collect Node's default process metrics (off in tests that build many services). */
+  defaultMetrics?: boolean;
+}
+
+/** Opens DuckDB and the pool and builds the HTTP app: everything but listening. */
+export async function createService(config: ServiceConfig, deps: ServiceDeps): Promise<Service> {
+  const log = deps.logger;
+  const instance = await openDatabase(config);
+  const pool = await DuckDBConnectionPool.open(duckdbConnectionFactory(instance), {
+    size: config.poolSize,
+    waitTimeoutMs: config.poolTimeoutMs,
+    maxQueue: config.maxQueue,
+    onConnectionError: (slot, err) => log.error({ slot, err }, 'could not recreate a pool connection; retrying'),
+  }).catch((err: unknown) => {
+    instance.closeSync();
+    throw err;
+  });
+  const metricsRef: { observe?: (outcome: string, s: number) => void } = {};
+  const queries = new QueryService(pool, {
+    queryTimeoutMs: config.queryTimeoutMs,
+    largeResultRows: config.largeResultRows,
+    onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
+  });
+  const metrics = createMetrics(pool, queries.counters, deps.defaultMetrics ?? true);
+  metricsRef.observe = (outcome, seconds) => metrics.queryDuration.observe({ outcome }, seconds);
+
+  let generatedToken: string | undefined;
+  let tokens = config.apiTokens;
+  if (tokens.length === 0) {
+    generatedToken = TokenAuth.generateToken();
+    tokens = [generatedToken];
+    log.warn({ token: generatedToken }, 'no ARC_API_TOKENS configured: generated an API token for this process (shown once)');
+  }
+  const app = buildApp(config, {
+    pool,
+    queries,
+    auth: new TokenAuth(tokens),
+    logger: log,
+    metrics,
+    version: SERVICE_VERSION,
+    loadedModules,
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
+    closing ??= (async () => {
+      const grace = setTimeout(() => {
+        const n = queries.interruptAll();
+        log.warn({ interrupted: n }, 'shutdown grace period over: interrupting running queries');
+        void pool.close();
+      }, graceMs);
+      try {
+        await app.close();
+        await pool.close();
+      } finally {
+        clearTimeout(grace);
+        instance.closeSync();
+      }
+    })();
+    return closing;
+  };
+
+  return { app, pool, queries, instance, generatedToken, close };
+}
