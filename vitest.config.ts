@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import cluster from './test/cluster/vitest.project.ts';
 
 // Tiers: `unit` (pure logic, plus the real DuckDB and real HTTP sockets on loopback) and
 // `cluster` (a real kube-apiserver, see test/cluster/vitest.project.ts).
@@ -17,7 +18,7 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
-      'test/cluster/vitest.project.ts',
+      cluster,
     ],
   },
 });

@@ -52,5 +52,7 @@ export interface RuntimeInfo {
   version: string;
   node_version: string;
   pid: number;
+  /** libuv threadpool size (UV_THREADPOOL_SIZE); must exceed pool_size. */
+  threadpool_size: number;
   loaded_modules: string[];
 }

@@ -17,6 +17,8 @@ export interface AppDeps {
   metrics: ServiceMetrics;
   version: string;
   loadedModules: () => string[];
+  /** libuv's threadpool size the process runs with (reported by /api/v1/runtime). */
+  threadpoolSize: number;
   startedAt?: number;
 }
 
@@ -170,6 +172,7 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     version: deps.version,
     node_version: process.version,
     pid: process.pid,
+    threadpool_size: deps.threadpoolSize,
     loaded_modules: deps.loadedModules(),
   }));
 

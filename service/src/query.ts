@@ -55,7 +55,7 @@ const USER_ERROR = /^(Parser|Catalog|Binder|Conversion|Invalid Input|Not impleme
 
 function classify(err: unknown): { error: ArcError; action: ReleaseAction } {
   if (isArcError(err)) return { error: err, action: 'reuse' };
-  const message = err instanceof Error ? err.message : String(err);
+  const message = (err instanceof Error ? err.message : String(err)).replace(/^Failed to (extract statements|prepare[^:]*): /, '');
   if (/^Permission Error/i.test(message)) return { error: sandboxError(`Refused by the sandbox: ${message}`, err), action: 'reuse' };
   if (USER_ERROR.test(message)) return { error: sqlError(message, err), action: 'reuse' };
   if (/^Out of Memory Error/i.test(message)) {
@@ -155,6 +155,9 @@ export class QueryService {
       if (signal?.aborted === true) throw clientGoneError();
       const result = await this.start(conn, req.sql, known, req.limit !== undefined);
       const out = await this.read(result, req);
+      // An interrupt between two fetches of a streaming result ends it quietly (an empty
+      // chunk, no error): never pass a cut-short result off as complete.
+      if (interrupted !== undefined) throw new Error('interrupted');
       if (out.rowsRead > this.options.largeResultRows) {
         action = 'recreate';
         this.counters.largeResultRecreations++;

@@ -7,7 +7,7 @@ import { TokenAuth } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
 import { duckdbConnectionFactory, openDatabase } from './duckdb.ts';
 import { createMetrics } from './metrics.ts';
-import { DuckDBConnectionPool } from './pool.ts';
+import { type ConnectionFactory, DuckDBConnectionPool } from './pool.ts';
 import { QueryService } from './query.ts';
 import { loadedModules } from './runtime.ts';
 
@@ -33,13 +33,20 @@ export interface ServiceDeps {
   logger: Logger;
   /** Collect Node's default process metrics (off in tests that build many services). */
   defaultMetrics?: boolean;
+  /**
+   * Test seam: wraps the DuckDB connection factory (e.g. to make recreation fail and so
+   * lose pool capacity on purpose). Production wiring (main.ts) never sets it.
+   */
+  wrapConnectionFactory?: (factory: ConnectionFactory<DuckDBConnection>) => ConnectionFactory<DuckDBConnection>;
 }
 
 /** Opens DuckDB and the pool and builds the HTTP app: everything but listening. */
 export async function createService(config: ServiceConfig, deps: ServiceDeps): Promise<Service> {
   const log = deps.logger;
   const instance = await openDatabase(config);
-  const pool = await DuckDBConnectionPool.open(duckdbConnectionFactory(instance), {
+  const baseFactory = duckdbConnectionFactory(instance);
+  const factory = deps.wrapConnectionFactory?.(baseFactory) ?? baseFactory;
+  const pool = await DuckDBConnectionPool.open(factory, {
     size: config.poolSize,
     waitTimeoutMs: config.poolTimeoutMs,
     maxQueue: config.maxQueue,
@@ -72,6 +79,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
     metrics,
     version: SERVICE_VERSION,
     loadedModules,
+    threadpoolSize: config.threadpoolSize,
   });
 
   let closing: Promise<void> | undefined;
