@@ -17,6 +17,8 @@ export interface AppDeps {
   metrics: ServiceMetrics;
   version: string;
   loadedModules: () => string[];
+  /** True once shutdown began: responses then close their connection (no keep-alive). */
+  isShuttingDown?: () => boolean;
   /** libuv's threadpool size the process runs with (reported by /api/v1/runtime). */
   threadpoolSize: number;
   startedAt?: number;
@@ -94,6 +96,11 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
+  });
+
+  // During shutdown, answer and close: a keep-alive socket would hold the server open.
+  app.addHook('onSend', async (_req, reply) => {
+    if (deps.isShuttingDown?.() === true) reply.header('connection', 'close');
   });
 
   const requireToken = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {

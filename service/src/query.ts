@@ -5,6 +5,7 @@ import {
   clientGoneError,
   internalError,
   isArcError,
+  poolClosedError,
   queryTimeoutError,
   readOnlyError,
   sandboxError,
@@ -81,7 +82,8 @@ export class QueryService {
   };
   private readonly types = new StatementTypeCache();
   private readonly now: () => number;
-  private readonly running = new Set<DuckDBConnection>();
+  /** Interrupt functions of the queries running now. */
+  private readonly running = new Set<(why: 'shutdown') => void>();
 
   private readonly pool: DuckDBConnectionPool<DuckDBConnection>;
   private readonly options: QueryServiceOptions;
@@ -141,8 +143,8 @@ export class QueryService {
   ): Promise<QueryResult> {
     const conn = lease.connection;
     const execStart = this.now();
-    let interrupted: 'timeout' | 'client' | undefined;
-    const interrupt = (why: 'timeout' | 'client'): void => {
+    let interrupted: 'timeout' | 'client' | 'shutdown' | undefined;
+    const interrupt = (why: 'timeout' | 'client' | 'shutdown'): void => {
       interrupted ??= why;
       conn.interrupt();
     };
@@ -150,7 +152,7 @@ export class QueryService {
     const onAbort = (): void => interrupt('client');
     signal?.addEventListener('abort', onAbort, { once: true });
     let action: ReleaseAction = 'reuse';
-    this.running.add(conn);
+    this.running.add(interrupt);
     try {
       if (signal?.aborted === true) throw clientGoneError();
       const result = await this.start(conn, req.sql, known, req.limit !== undefined);
@@ -178,13 +180,17 @@ export class QueryService {
         action = 'check';
         throw clientGoneError();
       }
+      if (interrupted === 'shutdown') {
+        action = 'check';
+        throw poolClosedError();
+      }
       const c = classify(err);
       action = c.action;
       throw c.error;
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      this.running.delete(conn);
+      this.running.delete(interrupt);
       // An interrupt that raced with the end of the query may linger on the connection: check it.
       if (interrupted !== undefined && action === 'reuse') action = 'check';
       lease.release(action);
@@ -230,8 +236,9 @@ export class QueryService {
 
   /** Interrupts every running query (shutdown after the grace period). */
   interruptAll(): number {
-    for (const conn of this.running) conn.interrupt();
-    return this.running.size;
+    const n = this.running.size;
+    for (const interrupt of this.running) interrupt('shutdown');
+    return n;
   }
 
   get runningCount(): number {

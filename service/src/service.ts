@@ -71,6 +71,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
     tokens = [generatedToken];
     log.warn({ token: generatedToken }, 'no ARC_API_TOKENS configured: generated an API token for this process (shown once)');
   }
+  let shuttingDown = false;
   const app = buildApp(config, {
     pool,
     queries,
@@ -80,11 +81,13 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
     version: SERVICE_VERSION,
     loadedModules,
     threadpoolSize: config.threadpoolSize,
+    isShuttingDown: () => shuttingDown,
   });
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
+      shuttingDown = true;
       const grace = setTimeout(() => {
         const n = queries.interruptAll();
         log.warn({ interrupted: n }, 'shutdown grace period over: interrupting running queries');

@@ -62,7 +62,8 @@ describe('query API on the real service (DuckDB + HTTP on loopback), default set
     expect((await call({ authorization: `Bearer ${TEST_TOKEN}` })).status).toBe(200);
     expect((await call({ authorization: `Token ${TEST_TOKEN}` })).status).toBe(200);
     expect((await call({ 'x-api-key': TEST_TOKEN })).status).toBe(200);
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-123' }, { authorization: `Basic ${TEST_TOKEN}` }, { 'x-api-key': '' }]) {
+    const bad: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-123' }, { authorization: `Basic ${TEST_TOKEN}` }, { 'x-api-key': '' }];
+    for (const headers of bad) {
       const res = await call(headers);
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ success: false, error: 'Missing or invalid API token' });
