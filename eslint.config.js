@@ -22,6 +22,11 @@ export default tseslint.config(
     },
   },
   {
+    // Benchmarks and dev scripts print to the terminal on purpose.
+    files: ['bench/**', 'hack/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

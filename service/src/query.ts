@@ -1,4 +1,4 @@
-import type { DuckDBConnection, DuckDBResult } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBMaterializedResult, type DuckDBResult } from '@duckdb/node-api';
 import {
   ArcError,
   badRequestError,
@@ -156,6 +156,14 @@ export class QueryService {
     try {
       if (signal?.aborted === true) throw clientGoneError();
       const result = await this.start(conn, req.sql, known, req.limit !== undefined);
+      if (result instanceof DuckDBMaterializedResult && result.rowCount <= this.options.largeResultRows && interrupted === undefined) {
+        // The answer is complete and in memory: free the connection for the next caller now
+        // and serialise without holding it.
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.running.delete(interrupt);
+        lease.release('reuse');
+      }
       const out = await this.read(result, req);
       // An interrupt between two fetches of a streaming result ends it quietly (an empty
       // chunk, no error): never pass a cut-short result off as complete.
@@ -223,9 +231,9 @@ export class QueryService {
     let rowCount = 0;
     let rowsRead = 0;
     const rows: unknown[][] = [];
-    while (rowCount < max) {
-      const chunk = await result.fetchChunk();
-      if (chunk === null || chunk.rowCount === 0) break;
+    const chunks = chunksOf(result);
+    for (let next = await chunks.next(); next.done !== true && rowCount < max; next = await chunks.next()) {
+      const chunk = next.value;
       rowsRead += chunk.rowCount;
       rows.length = 0;
       rowCount += chunkRows(chunk, max - rowCount, rows);
@@ -243,5 +251,34 @@ export class QueryService {
 
   get runningCount(): number {
     return this.running.size;
+  }
+}
+
+/** Slice of main-thread time after which reading a materialized result yields to other work. */
+const YIELD_AFTER_MS = 10;
+
+/**
+ * The chunks of a result. A materialized result is already in memory: its chunks are read
+ * without a threadpool round trip each, yielding to the event loop every few milliseconds so
+ * a large answer cannot stall other requests. A streaming result is fetched chunk by chunk.
+ */
+async function* chunksOf(result: DuckDBResult): AsyncGenerator<DuckDBDataChunk> {
+  if (result instanceof DuckDBMaterializedResult) {
+    let sliceStart = performance.now();
+    for (let i = 0; i < result.chunkCount; i++) {
+      const chunk = result.getChunk(i);
+      if (chunk.rowCount === 0) continue;
+      yield chunk;
+      if (performance.now() - sliceStart > YIELD_AFTER_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+    return;
+  }
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (chunk === null || chunk.rowCount === 0) return;
+    yield chunk;
   }
 }

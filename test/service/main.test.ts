@@ -28,7 +28,7 @@ async function startProcess(env: Record<string, string>): Promise<Started> {
   children.push(child);
   const exit = once(child, 'exit').then(([code]) => code as number | null);
   const logs: Array<Record<string, unknown>> = [];
-  const rl = createInterface({ input: child.stdout! });
+  const rl = createInterface({ input: child.stdout });
   const url = await new Promise<string>((resolve, reject) => {
     rl.on('line', (line) => {
       try {

@@ -1,0 +1,34 @@
+// The floor for the query benchmark: a bare fastify route running the same SQL on a plain
+// array of DuckDB connections (round-robin, so several requests may share a connection at
+// once), with the fastest read path found (one materialized query, chunks read in place):
+// no auth, no validation, no pool, no sandbox, no metrics. Listens on 127.0.0.1; prints its
+// port on stdout.
+import { DuckDBInstance, JsonDuckDBValueConverter } from '@duckdb/node-api';
+import Fastify from 'fastify';
+
+const size = Number(process.argv[2] ?? 5);
+// 'reader': runAndReadAll + getRowsJson (the documented way); 'chunks': one materialized
+// query, chunks converted in place (no further threadpool round trips).
+const mode = process.argv[3] ?? 'chunks';
+const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+const conns = await Promise.all(Array.from({ length: size }, () => instance.connect()));
+let next = 0;
+const app = Fastify();
+app.post('/query', async (req) => {
+  const { sql } = req.body as { sql: string };
+  const conn = conns[next++ % size]!;
+  if (mode === 'reader') {
+    const reader = await conn.runAndReadAll(sql);
+    return { data: reader.getRowsJson() };
+  }
+  const result = await conn.run(sql);
+  const data: unknown[] = [];
+  for (let i = 0; i < result.chunkCount; i++) data.push(...result.getChunk(i).convertRows(JsonDuckDBValueConverter));
+  return { data };
+});
+await app.listen({ port: 0, host: '127.0.0.1' });
+const addr = app.server.address();
+process.stdout.write(`${typeof addr === 'object' && addr !== null ? addr.port : 0}\n`);
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});

@@ -1,0 +1,70 @@
+import { BENCH_TOKEN, type Child, fmt, load, type LoadResult, startChild, startService } from './support.ts';
+
+export interface QueryBench {
+  ours: LoadResult;
+  bareReader: LoadResult;
+  bareChunks: LoadResult;
+  /** The faster of the two bare variants: the floor. */
+  floor: LoadResult;
+  ratio: number;
+}
+
+function average(xs: LoadResult[]): LoadResult {
+  const n = xs.length;
+  return {
+    rps: xs.reduce((s, x) => s + x.rps, 0) / n,
+    p50: xs.reduce((s, x) => s + x.p50, 0) / n,
+    p99: xs.reduce((s, x) => s + x.p99, 0) / n,
+    errors: xs.reduce((s, x) => s + x.errors, 0),
+    non2xx: xs.reduce((s, x) => s + x.non2xx, 0),
+  };
+}
+
+function startBare(mode: 'reader' | 'chunks'): Promise<Child> {
+  return startChild(['--conditions=arc-source', 'bench/bare-server.ts', '5', mode], {}, (line) =>
+    /^\d+$/.test(line.trim()) ? `http://127.0.0.1:${line.trim()}` : undefined,
+  );
+}
+
+/**
+ * `SELECT 1` through POST /api/v1/query against bare routes (the floor: the faster of two read
+ * paths), same pool size, same machine, same run. Each round measures all three in turn, so
+ * drift in the machine's load hits them alike.
+ */
+export async function benchQuery(seconds: number, rounds: number): Promise<QueryBench> {
+  const ours = await startService({ DUCKDB_POOL_SIZE: '5' });
+  const reader = await startBare('reader');
+  const chunks = await startBare('chunks');
+  try {
+    const body = JSON.stringify({ sql: 'SELECT 1' });
+    const auth = { authorization: `Bearer ${BENCH_TOKEN}` };
+    const targets: Array<[LoadResult[], string, Record<string, string>]> = [
+      [[], `${reader.url}/query`, {}],
+      [[], `${chunks.url}/query`, {}],
+      [[], `${ours.url}/api/v1/query`, auth],
+    ];
+    for (const [, url, headers] of targets) await load(url, body, headers, 2); // warm-up
+    for (let i = 0; i < rounds; i++) for (const [out, url, headers] of targets) out.push(await load(url, body, headers, seconds));
+    const bareReader = average(targets[0]![0]);
+    const bareChunks = average(targets[1]![0]);
+    const o = average(targets[2]![0]);
+    const floor = bareReader.rps >= bareChunks.rps ? bareReader : bareChunks;
+    return { ours: o, bareReader, bareChunks, floor, ratio: o.rps / floor.rps };
+  } finally {
+    await stopAll([ours, reader, chunks]);
+  }
+}
+
+export async function stopAll(children: Child[]): Promise<void> {
+  await Promise.all(children.map((c) => c.stop()));
+}
+
+export function printQuery(r: QueryBench): void {
+  const line = (name: string, x: LoadResult) =>
+    `  ${name.padEnd(28)} ${fmt(x.rps, 0).padStart(8)} req/s   p50 ${fmt(x.p50, 0)} ms   p99 ${fmt(x.p99, 0)} ms   errors ${x.errors} non-2xx ${x.non2xx}`;
+  console.log('SELECT 1 over HTTP (pool of 5, 32 connections)');
+  console.log(line('bare route, runAndReadAll', r.bareReader));
+  console.log(line('bare route, chunks in place', r.bareChunks));
+  console.log(line('POST /api/v1/query', r.ours));
+  console.log(`  ratio ours/floor (faster bare route): ${fmt(r.ratio, 3)}  (target >= 0.9)`);
+}

@@ -1,0 +1,87 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+export const ROOT = new URL('..', import.meta.url).pathname;
+
+export interface Child {
+  proc: ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a process and waits for the line that tells its URL. */
+export async function startChild(args: string[], env: Record<string, string>, urlFromLine: (line: string) => string | undefined): Promise<Child> {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const rl = createInterface({ input: proc.stdout });
+  const url = await new Promise<string>((resolve, reject) => {
+    rl.on('line', (line) => {
+      const u = urlFromLine(line);
+      if (u !== undefined) resolve(u);
+    });
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return {
+    proc,
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+export const BENCH_TOKEN = 'bench-token-0123456789';
+
+export function startService(env: Record<string, string> = {}): Promise<Child> {
+  return startChild(
+    ['--conditions=arc-source', 'service/src/main.ts'],
+    { PORT: '0', HOST: '127.0.0.1', ARC_API_TOKENS: BENCH_TOKEN, LOG_LEVEL: 'info', DUCKDB_THREADS: '1', ...env },
+    (line) => {
+      if (!line.includes('listening')) return undefined;
+      const m = /"address":"([^"]+)"/.exec(line);
+      return m?.[1];
+    },
+  );
+}
+
+/** VmRSS of a process in MB. */
+export function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+export async function load(url: string, body: string, headers: Record<string, string>, seconds: number, connections = 32): Promise<LoadResult> {
+  const r = await autocannon({
+    url,
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+    connections,
+    duration: seconds,
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+}
+
+export function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
