@@ -11,13 +11,21 @@ const sidecarPort = process.env.SIDECAR_PORT ?? '8081';
 const token = process.env.ARC_API_TOKENS ?? `demo_${randomBytes(12).toString('base64url')}`;
 const children: ChildProcess[] = [];
 
+let announced = false;
+
 function run(name: string, script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--conditions=arc-source', script], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  createInterface({ input: child.stdout! }).on('line', (line) => process.stdout.write(`[${name}] ${line}\n`));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    process.stdout.write(`[${name}] ${line}\n`);
+    if (!announced && name === 'service' && line.includes('arc query service listening')) {
+      announced = true;
+      announce();
+    }
+  });
   child.once('exit', (code, signal) => {
     process.stdout.write(`[${name}] exited (${signal ?? code})\n`);
     shutdown(code ?? 1);
@@ -32,7 +40,8 @@ function shutdown(code: number): void {
   stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   setTimeout(() => process.exit(code), 3000).unref();
-  void Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null))).then(() => process.exit(code));
+  const exits = children.filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)));
+  void Promise.all(exits).then(() => process.exit(code));
 }
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
@@ -48,8 +57,9 @@ if (sidecar) {
   });
 }
 
-const base = `http://127.0.0.1:${port}`;
-console.log(`
+function announce(): void {
+  const base = `http://127.0.0.1:${port}`;
+  console.log(`
 arc-operator local demo
   query service  ${base}   (DuckDB in memory, demo tables cpu and mem)
 ${sidecar ? `  sidecar        http://127.0.0.1:${sidecarPort}/status\n` : ''}  API token      ${token}
@@ -61,3 +71,4 @@ Try:
   curl -s ${base}/metrics | grep arc_service_pool
 ${sidecar ? `  curl -s http://127.0.0.1:${sidecarPort}/status\n` : ''}Ctrl-C stops everything.
 `);
+}
