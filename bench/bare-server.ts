@@ -8,23 +8,43 @@ import Fastify from 'fastify';
 
 const size = Number(process.argv[2] ?? 5);
 // 'reader': runAndReadAll + getRowsJson (the documented way); 'chunks': one materialized
-// query, chunks converted in place (no further threadpool round trips).
+// query, chunks converted in place (no further threadpool round trips); 'exclusive': the same
+// as 'chunks' but each connection serves one request at a time (a free list and a FIFO of
+// waiters: a pool with no features), which is what our pool guarantees.
 const mode = process.argv[3] ?? 'chunks';
 const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
 const conns = await Promise.all(Array.from({ length: size }, () => instance.connect()));
 let next = 0;
+type Conn = (typeof conns)[number];
+const free: Conn[] = [...conns];
+const waiting: Array<(c: Conn) => void> = [];
+
+async function readChunks(conn: Conn, sql: string): Promise<unknown[]> {
+  const result = await conn.run(sql);
+  const data: unknown[] = [];
+  for (let i = 0; i < result.chunkCount; i++) data.push(...result.getChunk(i).convertRows(JsonDuckDBValueConverter));
+  return data;
+}
+
 const app = Fastify();
 app.post('/query', async (req) => {
   const { sql } = req.body as { sql: string };
+  if (mode === 'exclusive') {
+    const conn = free.pop() ?? (await new Promise<Conn>((resolve) => waiting.push(resolve)));
+    try {
+      return { data: await readChunks(conn, sql) };
+    } finally {
+      const w = waiting.shift();
+      if (w !== undefined) w(conn);
+      else free.push(conn);
+    }
+  }
   const conn = conns[next++ % size]!;
   if (mode === 'reader') {
     const reader = await conn.runAndReadAll(sql);
     return { data: reader.getRowsJson() };
   }
-  const result = await conn.run(sql);
-  const data: unknown[] = [];
-  for (let i = 0; i < result.chunkCount; i++) data.push(...result.getChunk(i).convertRows(JsonDuckDBValueConverter));
-  return { data };
+  return { data: await readChunks(conn, sql) };
 });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const addr = app.server.address();

@@ -4,6 +4,9 @@ export interface QueryBench {
   ours: LoadResult;
   bareReader: LoadResult;
   bareChunks: LoadResult;
+  bareExclusive: LoadResult;
+  /** ours / bareExclusive: the cost of the pool's features at equal exclusivity. */
+  ratioExclusive: number;
   /** The faster of the two bare variants: the floor. */
   floor: LoadResult;
   ratio: number;
@@ -20,7 +23,7 @@ function average(xs: LoadResult[]): LoadResult {
   };
 }
 
-function startBare(mode: 'reader' | 'chunks'): Promise<Child> {
+function startBare(mode: 'reader' | 'chunks' | 'exclusive'): Promise<Child> {
   return startChild(['--conditions=arc-source', 'bench/bare-server.ts', '5', mode], {}, (line) =>
     /^\d+$/.test(line.trim()) ? `http://127.0.0.1:${line.trim()}` : undefined,
   );
@@ -35,23 +38,26 @@ export async function benchQuery(seconds: number, rounds: number): Promise<Query
   const ours = await startService({ DUCKDB_POOL_SIZE: '5' });
   const reader = await startBare('reader');
   const chunks = await startBare('chunks');
+  const exclusive = await startBare('exclusive');
   try {
     const body = JSON.stringify({ sql: 'SELECT 1' });
     const auth = { authorization: `Bearer ${BENCH_TOKEN}` };
     const targets: Array<[LoadResult[], string, Record<string, string>]> = [
       [[], `${reader.url}/query`, {}],
       [[], `${chunks.url}/query`, {}],
+      [[], `${exclusive.url}/query`, {}],
       [[], `${ours.url}/api/v1/query`, auth],
     ];
     for (const [, url, headers] of targets) await load(url, body, headers, 2); // warm-up
     for (let i = 0; i < rounds; i++) for (const [out, url, headers] of targets) out.push(await load(url, body, headers, seconds));
     const bareReader = average(targets[0]![0]);
     const bareChunks = average(targets[1]![0]);
-    const o = average(targets[2]![0]);
+    const bareExclusive = average(targets[2]![0]);
+    const o = average(targets[3]![0]);
     const floor = bareReader.rps >= bareChunks.rps ? bareReader : bareChunks;
-    return { ours: o, bareReader, bareChunks, floor, ratio: o.rps / floor.rps };
+    return { ours: o, bareReader, bareChunks, bareExclusive, floor, ratio: o.rps / floor.rps, ratioExclusive: o.rps / bareExclusive.rps };
   } finally {
-    await stopAll([ours, reader, chunks]);
+    await stopAll([ours, reader, chunks, exclusive]);
   }
 }
 
@@ -65,6 +71,8 @@ export function printQuery(r: QueryBench): void {
   console.log('SELECT 1 over HTTP (pool of 5, 32 connections)');
   console.log(line('bare route, runAndReadAll', r.bareReader));
   console.log(line('bare route, chunks in place', r.bareChunks));
+  console.log(line('bare route, exclusive use', r.bareExclusive));
   console.log(line('POST /api/v1/query', r.ours));
-  console.log(`  ratio ours/floor (faster bare route): ${fmt(r.ratio, 3)}  (target >= 0.9)`);
+  console.log(`  ratio ours / floor (faster shared-array route): ${fmt(r.ratio, 3)}  (target >= 0.9)`);
+  console.log(`  ratio ours / exclusive bare route:              ${fmt(r.ratioExclusive, 3)}`);
 }

@@ -62,7 +62,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
     onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
   });
   const metrics = createMetrics(pool, queries.counters, deps.defaultMetrics ?? true);
-  metricsRef.observe = (outcome, seconds) => metrics.queryDuration.observe({ outcome }, seconds);
+  const byOutcome = new Map(['success', 'error', 'timeout', 'aborted', 'refused'].map((o) => [o, metrics.queryDuration.labels(o)]));
+  metricsRef.observe = (outcome, seconds) => byOutcome.get(outcome)?.observe(seconds);
 
   let generatedToken: string | undefined;
   let tokens = config.apiTokens;
