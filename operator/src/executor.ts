@@ -1,0 +1,173 @@
+// The thin, effectful half of the controller: performs what diff.ts decides. Server-side apply
+// with the field manager `arc-operator` and force (our fields are ours: a hand edit is put back),
+// nothing written when the observed object already matches, and the ArcDeployment's status
+// written through the status subresource only when it changed.
+import type { Logger } from 'pino';
+import { decideApply, differencePath, innermostList, jsonPointer, valueAt } from './diff.ts';
+import { KubeApiError, NotLeaderError, describeError, isKubeApiError, isNotFound } from './errors.ts';
+import { RESOURCES, resourceForKind } from './kube.ts';
+import type { KubeClient, ResourceType } from './kube.ts';
+import { stableStringify } from './plan.ts';
+import { API_VERSION, FIELD_MANAGER, KIND, objectKey } from './types.ts';
+import type { ArcDeployment, ArcDeploymentStatus, KubeObject } from './types.ts';
+
+export type ApplyResult = 'unchanged' | 'created' | 'updated' | 'conflict' | 'error';
+
+export interface ApplyOutcome {
+  kind: string;
+  name: string;
+  result: ApplyResult;
+  /** The object as the API server returned it (or as observed when unchanged). */
+  object?: KubeObject;
+  /** For updates: the first field that differed, or an owned field no longer desired. */
+  path?: string;
+  why?: 'differs' | 'stale-field';
+  /** For conflicts and errors: what a user should read. */
+  message?: string;
+}
+
+export interface ExecutorOptions {
+  client: KubeClient;
+  logger: Logger;
+  /** Checked before every write: a process that lost the Lease must not write. */
+  mayWrite: () => boolean;
+  fieldManager?: string;
+}
+
+export class Executor {
+  private readonly o: ExecutorOptions;
+  private readonly fieldManager: string;
+  /** Status last written per ArcDeployment key, and the resourceVersion it was computed from. */
+  private readonly lastStatus = new Map<string, { basedOn: string | undefined; status: string }>();
+
+  constructor(options: ExecutorOptions) {
+    this.o = options;
+    this.fieldManager = options.fieldManager ?? FIELD_MANAGER;
+  }
+
+  private guard(): void {
+    if (!this.o.mayWrite()) throw new NotLeaderError();
+  }
+
+  /**
+   * Brings one owned object to its desired state. `observed` comes from the informer cache;
+   * when the cache has nothing the API server is asked before creating, so an object that
+   * exists without our labels is never taken over.
+   */
+  async applyObject(desired: KubeObject, observed: KubeObject | undefined, ownerUid: string): Promise<ApplyOutcome> {
+    const kind = desired.kind ?? '?';
+    const name = desired.metadata?.name ?? '?';
+    const namespace = desired.metadata?.namespace ?? '';
+    const res = resourceForKind(kind);
+    let current = observed;
+    let decision = decideApply(desired, current, ownerUid, this.fieldManager);
+    if (decision.action === 'create') {
+      current = await this.o.client.get(res, namespace, name);
+      decision = decideApply(desired, current, ownerUid, this.fieldManager);
+    }
+    switch (decision.action) {
+      case 'none':
+        return { kind, name, result: 'unchanged', ...(current === undefined ? {} : { object: current }) };
+      case 'conflict':
+        return { kind, name, result: 'conflict', message: decision.message };
+      default:
+        break;
+    }
+    this.guard();
+    try {
+      let applied: KubeObject;
+      try {
+        applied = await this.apply(res, desired);
+      } catch (err) {
+        // A list another writer changed can make the merged object invalid (two Service ports
+        // both named http): put our list back first.
+        if (decision.action !== 'update' || current === undefined || !isKubeApiError(err, 422)) throw err;
+        applied = await this.repairList(res, desired, current, differencePath(desired, current));
+      }
+      // Server-side apply never removes list elements another writer added (an env var set by
+      // hand, a port under another key): replace such a list with ours, then apply again.
+      for (let i = 0; i < 4; i++) {
+        const left = differencePath(desired, applied);
+        if (left === undefined) break;
+        applied = await this.repairList(res, desired, applied, left);
+      }
+      if (decision.action === 'create') return { kind, name, result: 'created', object: applied };
+      return { kind, name, result: 'updated', object: applied, path: decision.path, why: decision.why };
+    } catch (err) {
+      // The API server refused this object (invalid, forbidden, immutable field): report it and
+      // carry on with the others. Transport failures and 5xx are retried as a whole.
+      if (err instanceof KubeApiError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429) {
+        return { kind, name, result: 'error', message: err.message };
+      }
+      throw err;
+    }
+  }
+
+  private apply(res: ResourceType, desired: KubeObject): Promise<KubeObject> {
+    this.guard();
+    return this.o.client.apply(res, desired, { fieldManager: this.fieldManager, force: true });
+  }
+
+  /**
+   * Replaces the list that holds the difference at `path` with the desired one, then applies
+   * again. The JSON patch is guarded: every list element on the way is tested by name (so a
+   * reordered list is never patched at the wrong index), or else the whole object by its
+   * resourceVersion.
+   */
+  private async repairList(res: ResourceType, desired: KubeObject, observed: KubeObject, path: string[] | undefined): Promise<KubeObject> {
+    const list = path === undefined ? undefined : innermostList(desired, path);
+    if (list === undefined) throw new KubeApiError(422, 'Invalid', `cannot bring ${path?.join('.') ?? 'the object'} to its declared value`, { method: 'APPLY', path: '' });
+    const guards: { op: 'test'; path: string; value: unknown }[] = [];
+    for (let i = 1; i < list.length; i++) {
+      if (!Array.isArray(valueAt(desired, list.slice(0, i)))) continue;
+      const name = (valueAt(desired, list.slice(0, i + 1)) as { name?: unknown } | undefined)?.name;
+      if (typeof name !== 'string') {
+        guards.length = 0;
+        break;
+      }
+      guards.push({ op: 'test', path: jsonPointer([...list.slice(0, i + 1), 'name']), value: name });
+    }
+    const namespace = desired.metadata?.namespace ?? '';
+    const name = desired.metadata?.name ?? '';
+    if (guards.length === 0) {
+      const fresh = (await this.o.client.get(res, namespace, name)) ?? observed;
+      guards.push({ op: 'test', path: '/metadata/resourceVersion', value: fresh.metadata?.resourceVersion });
+    }
+    this.guard();
+    this.o.logger.info({ kind: desired.kind, name, list: list.join('.') }, 'replacing a list changed by another writer');
+    await this.o.client.patch(res, namespace, name, [...guards, { op: 'add', path: jsonPointer(list), value: valueAt(desired, list) }], 'json');
+    return this.apply(res, desired);
+  }
+
+  /**
+   * Writes status when it differs from the observed one; true if written. Right after a write
+   * the cache may still hold the object as it was before it: the same status is then not
+   * written twice.
+   */
+  async writeStatus(arcd: ArcDeployment, status: ArcDeploymentStatus): Promise<boolean> {
+    const key = objectKey(arcd.metadata.namespace, arcd.metadata.name);
+    const next = stableStringify(status);
+    if (stableStringify(arcd.status ?? {}) === next) return false;
+    const last = this.lastStatus.get(key);
+    if (last !== undefined && last.basedOn === arcd.metadata.resourceVersion && last.status === next) return false;
+    this.guard();
+    try {
+      await this.o.client.apply(
+        RESOURCES.arcDeployment,
+        { apiVersion: API_VERSION, kind: KIND, metadata: { name: arcd.metadata.name, namespace: arcd.metadata.namespace }, status },
+        { fieldManager: this.fieldManager, force: true, subresource: 'status' },
+      );
+    } catch (err) {
+      if (isNotFound(err)) return false; // deleted meanwhile
+      this.o.logger.warn({ err: describeError(err), arcdeployment: key }, 'status write failed');
+      throw err;
+    }
+    this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next });
+    return true;
+  }
+
+  /** Forgets what was written for an ArcDeployment that is gone. */
+  forget(key: string): void {
+    this.lastStatus.delete(key);
+  }
+}

@@ -1,0 +1,15 @@
+export { buildApp, type AppDeps } from './app.ts';
+export { loadConfig, type OperatorConfig } from './config.ts';
+export { Controller, type ObjectCache, type ReconcileResult } from './controller.ts';
+export * from './diff.ts';
+export * from './errors.ts';
+export { EventRecorder, REPORTING_COMPONENT } from './events.ts';
+export { Executor, type ApplyOutcome } from './executor.ts';
+export { Informers, Reflector, ownerKey, MANAGED_SELECTOR } from './informers.ts';
+export { HttpKubeClient, RESOURCES, resourcePath, type KubeClient, type ResourceType, type WatchEvent } from './kube.ts';
+export { LeaderElector, microTime, type Lease } from './leader.ts';
+export { createMetrics, type OperatorMetrics } from './metrics.ts';
+export { Operator, type OperatorDeps, type OperatorSettings } from './operator.ts';
+export * from './plan.ts';
+export { WorkQueue, systemClock, type Clock } from './queue.ts';
+export * from './types.ts';

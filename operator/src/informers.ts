@@ -1,0 +1,361 @@
+// Caches of the ArcDeployments and of what they own, kept current by list + watch. A Reflector
+// never gives up: a watch that ends is resumed from the last resourceVersion, an expired one
+// (410) is re-listed, a failed one is retried with backoff, and a watchdog aborts a watch that
+// has been silent for longer than the server could possibly keep it open. Event handlers only
+// turn objects into ArcDeployment keys for the work queue; an exception in one is logged and
+// never stops the watch.
+import type { Logger } from 'pino';
+import { describeError, isKubeApiError } from './errors.ts';
+import { RESOURCES } from './kube.ts';
+import type { KubeClient, ResourceType, WatchEvent } from './kube.ts';
+import type { Clock } from './queue.ts';
+import { GROUP, KIND, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, APP_NAME, MANAGED_BY, objectKey } from './types.ts';
+import type { ArcDeployment, KubeObject, ObservedPod } from './types.ts';
+
+export type ChangeType = 'add' | 'update' | 'delete';
+export type RestartReason = 'error' | 'silent' | 'expired';
+
+export interface ReflectorOptions {
+  client: KubeClient;
+  resource: ResourceType;
+  /** Namespace to watch; '' = all. */
+  namespace: string;
+  labelSelector?: string;
+  clock: Clock;
+  logger: Logger;
+  /** Server-side timeout of one watch request (a random extra of up to 25% is added). */
+  watchTimeoutMs: number;
+  /** How long past the watch's timeout a silent watch is tolerated (default 30 s). */
+  silenceGraceMs?: number;
+  /** How often the watchdog looks (default 5 s). */
+  watchdogIntervalMs?: number;
+  /** Retry delays after errors (default 1 s doubling to 30 s). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  random?: () => number;
+  onChange: (type: ChangeType, object: KubeObject) => void;
+  onRestart?: (reason: RestartReason) => void;
+}
+
+class SilentWatchError extends Error {
+  constructor(silentMs: number) {
+    super(`watch silent for ${silentMs} ms`);
+    this.name = 'SilentWatchError';
+  }
+}
+
+class StoppedError extends Error {
+  constructor() {
+    super('reflector stopped');
+    this.name = 'StoppedError';
+  }
+}
+
+function storeKey(obj: KubeObject): string {
+  return objectKey(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
+}
+
+/** List + watch of one resource type (in one namespace or all), with its cache. */
+export class Reflector {
+  private readonly o: ReflectorOptions;
+  private readonly store = new Map<string, KubeObject>();
+  private resourceVersion = '';
+  private needList = true;
+  private stopped = true;
+  private synced = false;
+  private loop: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private watchTimeoutMs = 0;
+  private lastActivity = 0;
+  private watchdog: unknown;
+  private wake: (() => void) | undefined;
+  /** Number of watch requests made (for tests and debugging). */
+  watchCount = 0;
+
+  constructor(options: ReflectorOptions) {
+    this.o = options;
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get description(): string {
+    return `${this.o.resource.plural}${this.o.namespace ? ` in ${this.o.namespace}` : ''}`;
+  }
+
+  get(namespace: string, name: string): KubeObject | undefined {
+    return this.store.get(objectKey(namespace, name));
+  }
+
+  list(): KubeObject[] {
+    return [...this.store.values()];
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+    this.scheduleWatchdog();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.o.clock.clearTimeout(this.watchdog);
+    this.abort?.abort(new StoppedError());
+    this.wake?.();
+    await this.loop;
+  }
+
+  private scheduleWatchdog(): void {
+    this.watchdog = this.o.clock.setTimeout(() => {
+      if (this.stopped) return;
+      this.checkSilence();
+      this.scheduleWatchdog();
+    }, this.o.watchdogIntervalMs ?? 5000);
+  }
+
+  private checkSilence(): void {
+    if (this.abort === undefined) return;
+    const now = this.o.clock.now();
+    const limit = this.watchTimeoutMs + (this.o.silenceGraceMs ?? 30_000);
+    if (now - this.lastActivity > limit) this.abort.abort(new SilentWatchError(now - this.lastActivity));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = this.o.clock.setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        this.o.clock.clearTimeout(handle);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private emit(type: ChangeType, obj: KubeObject): void {
+    try {
+      this.o.onChange(type, obj);
+    } catch (err) {
+      this.o.logger.error({ err, resource: this.description, object: storeKey(obj) }, 'informer handler failed');
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const { items, resourceVersion } = await this.o.client.list(this.o.resource, {
+      namespace: this.o.namespace,
+      ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+    });
+    const fresh = new Map(items.map((i) => [storeKey(i), i]));
+    for (const [key, old] of this.store) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.emit('delete', old);
+      }
+    }
+    for (const [key, obj] of fresh) {
+      const old = this.store.get(key);
+      this.store.set(key, obj);
+      if (old === undefined) this.emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj);
+    }
+    this.resourceVersion = resourceVersion;
+    this.needList = false;
+    this.synced = true;
+  }
+
+  private handle(event: WatchEvent): void {
+    this.lastActivity = this.o.clock.now();
+    const obj = event.object;
+    const rv = obj.metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (event.type === 'BOOKMARK') return;
+    const key = storeKey(obj);
+    if (event.type === 'DELETED') {
+      this.store.delete(key);
+      this.emit('delete', obj);
+      return;
+    }
+    const old = this.store.get(key);
+    this.store.set(key, obj);
+    if (old === undefined) this.emit('add', obj);
+    else if (old.metadata?.resourceVersion !== rv) this.emit('update', obj);
+  }
+
+  private async watchOnce(): Promise<void> {
+    const random = this.o.random ?? Math.random;
+    this.watchTimeoutMs = Math.round(this.o.watchTimeoutMs * (1 + 0.25 * random()));
+    this.abort = new AbortController();
+    this.lastActivity = this.o.clock.now();
+    this.watchCount++;
+    try {
+      await this.o.client.watch(
+        this.o.resource,
+        {
+          namespace: this.o.namespace,
+          ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+          resourceVersion: this.resourceVersion,
+          timeoutSeconds: Math.max(1, Math.round(this.watchTimeoutMs / 1000)),
+          signal: this.abort.signal,
+        },
+        (event) => this.handle(event),
+      );
+    } finally {
+      this.abort = undefined;
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (this.needList) await this.relist();
+        await this.watchOnce();
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        if (err instanceof SilentWatchError) {
+          this.o.logger.warn({ resource: this.description, err: err.message }, 'watch went silent; restarting it');
+          this.o.onRestart?.('silent');
+          continue;
+        }
+        if (isKubeApiError(err, 410)) {
+          this.o.logger.info({ resource: this.description }, 'watch resourceVersion expired; listing again');
+          this.needList = true;
+          this.o.onRestart?.('expired');
+          continue;
+        }
+        failures++;
+        const base = this.o.retryBaseMs ?? 1000;
+        const delay = Math.min(this.o.retryMaxMs ?? 30_000, base * 2 ** Math.min(failures - 1, 20));
+        this.o.logger.warn({ resource: this.description, err: describeError(err), retryInMs: delay, failures }, 'watch failed; retrying');
+        this.o.onRestart?.('error');
+        await this.sleep(delay);
+      }
+    }
+  }
+}
+
+/** The kinds an ArcDeployment owns, watched with the managed-by label. */
+export const OWNED_RESOURCES: readonly ResourceType[] = [
+  RESOURCES.deployment,
+  RESOURCES.service,
+  RESOURCES.serviceAccount,
+  RESOURCES.role,
+  RESOURCES.roleBinding,
+  RESOURCES.podDisruptionBudget,
+  RESOURCES.persistentVolumeClaim,
+];
+
+export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+/** The ArcDeployment key an object belongs to, if any. */
+export function ownerKey(obj: KubeObject): string | undefined {
+  const namespace = obj.metadata?.namespace;
+  if (!namespace) return undefined;
+  if (obj.kind === KIND) return objectKey(namespace, obj.metadata?.name ?? '');
+  const owner = obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`));
+  if (owner) return objectKey(namespace, owner.name);
+  const labels = obj.metadata?.labels;
+  if (obj.kind === 'Pod' && labels?.[LABEL_NAME] === APP_NAME && labels[LABEL_INSTANCE]) return objectKey(namespace, labels[LABEL_INSTANCE]);
+  return undefined;
+}
+
+export interface InformersOptions {
+  client: KubeClient;
+  clock: Clock;
+  logger: Logger;
+  /** Namespaces to watch; empty = all. */
+  namespaces: readonly string[];
+  watchTimeoutMs: number;
+  /** Receives the key of the ArcDeployment an observed change concerns. */
+  onKey: (key: string) => void;
+  onRestart?: (resource: string, reason: RestartReason) => void;
+  /** Test knobs passed to each Reflector. */
+  reflector?: Partial<Pick<ReflectorOptions, 'silenceGraceMs' | 'watchdogIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'random'>>;
+}
+
+/** Every Reflector the operator runs, and lookups into their caches. */
+export class Informers {
+  private readonly reflectors = new Map<string, Map<string, Reflector>>();
+  private readonly allNamespaces: boolean;
+
+  constructor(options: InformersOptions) {
+    this.allNamespaces = options.namespaces.length === 0;
+    const namespaces = this.allNamespaces ? [''] : options.namespaces;
+    const kinds: { res: ResourceType; selector?: string }[] = [
+      { res: RESOURCES.arcDeployment },
+      ...OWNED_RESOURCES.map((res) => ({ res, selector: MANAGED_SELECTOR })),
+      { res: RESOURCES.pod, selector: MANAGED_SELECTOR },
+    ];
+    for (const { res, selector } of kinds) {
+      const byNamespace = new Map<string, Reflector>();
+      for (const namespace of namespaces) {
+        byNamespace.set(
+          namespace,
+          new Reflector({
+            ...options.reflector,
+            client: options.client,
+            resource: res,
+            namespace,
+            ...(selector === undefined ? {} : { labelSelector: selector }),
+            clock: options.clock,
+            logger: options.logger,
+            watchTimeoutMs: options.watchTimeoutMs,
+            onChange: (_type, obj) => {
+              const key = ownerKey({ ...obj, kind: obj.kind ?? res.kind });
+              if (key !== undefined) options.onKey(key);
+            },
+            onRestart: (reason) => options.onRestart?.(res.plural, reason),
+          }),
+        );
+      }
+      this.reflectors.set(res.kind, byNamespace);
+    }
+  }
+
+  start(): void {
+    for (const byNs of this.reflectors.values()) for (const r of byNs.values()) r.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.reflectors.values()].flatMap((byNs) => [...byNs.values()].map((r) => r.stop())));
+  }
+
+  get hasSynced(): boolean {
+    return [...this.reflectors.values()].every((byNs) => [...byNs.values()].every((r) => r.hasSynced));
+  }
+
+  /** All reflectors (for watch statistics). */
+  all(): Reflector[] {
+    return [...this.reflectors.values()].flatMap((byNs) => [...byNs.values()]);
+  }
+
+  private reflector(kind: string, namespace: string): Reflector | undefined {
+    return this.reflectors.get(kind)?.get(this.allNamespaces ? '' : namespace);
+  }
+
+  get(kind: string, namespace: string, name: string): KubeObject | undefined {
+    return this.reflector(kind, namespace)?.get(namespace, name);
+  }
+
+  arcDeployment(namespace: string, name: string): ArcDeployment | undefined {
+    return this.get(KIND, namespace, name) as ArcDeployment | undefined;
+  }
+
+  arcDeploymentKeys(): string[] {
+    return [...(this.reflectors.get(KIND)?.values() ?? [])].flatMap((r) => r.list().map((o) => objectKey(o.metadata?.namespace ?? '', o.metadata?.name ?? '')));
+  }
+
+  /** Pods of an ArcDeployment (by its selector labels). */
+  pods(namespace: string, instance: string): ObservedPod[] {
+    const r = this.reflector('Pod', namespace);
+    if (!r) return [];
+    return r
+      .list()
+      .filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[LABEL_NAME] === APP_NAME && p.metadata.labels[LABEL_INSTANCE] === instance);
+  }
+}

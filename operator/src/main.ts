@@ -1,0 +1,69 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { HttpKubeClient } from './kube.ts';
+import { createMetrics } from './metrics.ts';
+import { Operator } from './operator.ts';
+
+// Wiring only: read config, build, listen, stop on SIGTERM (releasing the leader Lease).
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`arc-operator: ${err.message}\n`);
+    process.exit(78);
+  }
+  throw err;
+}
+
+const logger = pino({ level: config.logLevel, base: { component: 'arc-operator' } });
+const kc = new KubeConfig();
+if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
+else kc.loadFromDefault(); // in-cluster credentials, else ~/.kube/config
+const client = new HttpKubeClient(kc, { userAgent: `arc-operator/${config.identity}` });
+const metrics = createMetrics();
+const operator = new Operator(config, { client, logger, metrics });
+const app = buildApp({
+  registry: metrics.registry,
+  live: () => true,
+  ready: () => operator.isReady,
+  role: () => (operator.isActing ? 'leader' : 'standby'),
+  logger: logger.child({ part: 'http' }),
+});
+
+await app.listen({ host: config.metricsHost, port: config.metricsPort });
+operator.start();
+logger.info(
+  {
+    server: kc.getCurrentCluster()?.server,
+    identity: config.identity,
+    leaderElection: config.leaderElection,
+    lease: `${config.leaseNamespace}/${config.leaseName}`,
+    namespaces: config.watchNamespaces.length === 0 ? 'all' : config.watchNamespaces,
+    metricsPort: config.metricsPort,
+  },
+  'arc-operator started',
+);
+
+let stopping = false;
+const stop = (signal: string): void => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  Promise.all([operator.stop({ release: true }), app.close()]).then(
+    () => {
+      client.close();
+      logger.info('stopped');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+};
+process.once('SIGTERM', () => stop('SIGTERM'));
+process.once('SIGINT', () => stop('SIGINT'));

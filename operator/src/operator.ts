@@ -1,0 +1,227 @@
+// Puts the pieces together: informers fill the caches and enqueue keys; the leader elector
+// decides whether this instance acts; workers take keys from the queue and reconcile them;
+// a periodic resync re-enqueues every ArcDeployment. main.ts and the cluster tests build it the
+// same way, with their own client, clock, logger and metrics.
+import type { Logger } from 'pino';
+import type { OperatorConfig } from './config.ts';
+import { Controller } from './controller.ts';
+import { NotLeaderError, describeError } from './errors.ts';
+import { EventRecorder } from './events.ts';
+import { Executor } from './executor.ts';
+import { Informers } from './informers.ts';
+import type { InformersOptions } from './informers.ts';
+import type { KubeClient } from './kube.ts';
+import { LeaderElector } from './leader.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { WorkQueue, systemClock } from './queue.ts';
+import type { Clock } from './queue.ts';
+
+export interface OperatorDeps {
+  client: KubeClient;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  clock?: Clock;
+  /** Test knobs for the reflectors (watchdog and retry timings). */
+  reflector?: InformersOptions['reflector'];
+}
+
+export type OperatorSettings = Pick<
+  OperatorConfig,
+  | 'leaderElection'
+  | 'leaseName'
+  | 'leaseNamespace'
+  | 'leaseDurationMs'
+  | 'renewDeadlineMs'
+  | 'retryPeriodMs'
+  | 'identity'
+  | 'watchNamespaces'
+  | 'resyncMs'
+  | 'watchTimeoutMs'
+  | 'workers'
+  | 'backoffBaseMs'
+  | 'backoffMaxMs'
+  | 'queueQps'
+  | 'queueBurst'
+>;
+
+export class Operator {
+  readonly queue: WorkQueue;
+  readonly informers: Informers;
+  readonly controller: Controller;
+  readonly elector: LeaderElector | undefined;
+  private readonly config: OperatorSettings;
+  private readonly deps: OperatorDeps;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private acting = false;
+  private started = false;
+  private stopping = false;
+  private workers: Promise<void>[] = [];
+  private resyncTimer: unknown;
+  private syncWait: unknown;
+  /** Reconciles run per key (for tests and debugging). */
+  readonly reconcileCounts = new Map<string, number>();
+
+  constructor(config: OperatorSettings, deps: OperatorDeps) {
+    this.config = config;
+    this.deps = deps;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.logger.child({ identity: config.identity });
+    const { metrics } = deps;
+    this.queue = new WorkQueue({
+      clock: this.clock,
+      baseDelayMs: config.backoffBaseMs,
+      maxDelayMs: config.backoffMaxMs,
+      qps: config.queueQps,
+      burst: config.queueBurst,
+      onDepth: (depth) => metrics.queueDepth.set(depth),
+    });
+    this.informers = new Informers({
+      client: deps.client,
+      clock: this.clock,
+      logger: this.log,
+      namespaces: config.watchNamespaces,
+      watchTimeoutMs: config.watchTimeoutMs,
+      onKey: (key) => {
+        if (this.acting) this.queue.add(key);
+      },
+      onRestart: (resource, reason) => metrics.watchRestartsTotal.inc({ resource, reason }),
+      ...(deps.reflector === undefined ? {} : { reflector: deps.reflector }),
+    });
+    const executor = new Executor({ client: deps.client, logger: this.log, mayWrite: () => this.acting });
+    const events = new EventRecorder({ client: deps.client, clock: this.clock, logger: this.log, instance: config.identity, metrics });
+    this.controller = new Controller({ client: deps.client, cache: this.informers, executor, events, clock: this.clock, logger: this.log, metrics });
+    if (config.leaderElection) {
+      this.elector = new LeaderElector({
+        client: deps.client,
+        namespace: config.leaseNamespace,
+        name: config.leaseName,
+        identity: config.identity,
+        leaseDurationMs: config.leaseDurationMs,
+        renewDeadlineMs: config.renewDeadlineMs,
+        retryPeriodMs: config.retryPeriodMs,
+        clock: this.clock,
+        logger: this.log,
+        onStartedLeading: () => {
+          metrics.leaderTransitionsTotal.inc({ event: 'acquired' });
+          this.startActing();
+        },
+        onStoppedLeading: () => {
+          metrics.leaderTransitionsTotal.inc({ event: this.stopping ? 'released' : 'lost' });
+          this.stopActing();
+        },
+        onNewLeader: (holder) => this.log.info({ leader: holder ?? null }, 'leader observed'),
+      });
+    }
+  }
+
+  /** True while this instance reconciles (it leads, or leader election is off). */
+  get isActing(): boolean {
+    return this.acting;
+  }
+
+  /** Caches filled: the instance can take over at once (standby replicas are ready too). */
+  get isReady(): boolean {
+    return this.informers.hasSynced;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.informers.start();
+    if (this.elector) this.elector.start();
+    else this.startActing();
+  }
+
+  /**
+   * Stops acting, then the leader election (releasing the Lease unless `release` is false, as
+   * a crash would), the workers and the watches.
+   */
+  async stop({ release = true }: { release?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    this.stopActing();
+    if (this.elector) await this.elector.stop({ release });
+    this.queue.shutdown();
+    await Promise.all(this.workers);
+    await this.informers.stop();
+  }
+
+  private startActing(): void {
+    if (this.acting || this.stopping) return;
+    this.acting = true;
+    this.deps.metrics.leader.set(1);
+    this.log.info({ workers: this.config.workers }, 'acting: reconciling ArcDeployments');
+    // Only work from full caches: an empty cache would look like missing objects.
+    const whenSynced = (): void => {
+      if (!this.acting) return;
+      if (!this.informers.hasSynced) {
+        this.syncWait = this.clock.setTimeout(whenSynced, 100);
+        return;
+      }
+      this.enqueueAll();
+      while (this.workers.length < this.config.workers) this.workers.push(this.work());
+      this.scheduleResync();
+    };
+    whenSynced();
+  }
+
+  private stopActing(): void {
+    if (!this.acting) return;
+    this.acting = false;
+    this.deps.metrics.leader.set(0);
+    this.clock.clearTimeout(this.syncWait);
+    this.clock.clearTimeout(this.resyncTimer);
+    this.queue.clear();
+    this.log.warn('not acting any more');
+  }
+
+  private enqueueAll(): void {
+    for (const key of this.informers.arcDeploymentKeys()) this.queue.add(key);
+  }
+
+  private scheduleResync(): void {
+    this.clock.clearTimeout(this.resyncTimer);
+    this.resyncTimer = this.clock.setTimeout(() => {
+      if (!this.acting) return;
+      this.enqueueAll();
+      this.scheduleResync();
+    }, this.config.resyncMs);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        if (this.acting) await this.reconcileOne(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async reconcileOne(key: string): Promise<void> {
+    const { metrics } = this.deps;
+    const started = this.clock.now();
+    this.reconcileCounts.set(key, (this.reconcileCounts.get(key) ?? 0) + 1);
+    let result: 'success' | 'requeue' | 'error' = 'success';
+    try {
+      const outcome = await this.controller.reconcile(key);
+      if (outcome.requeue === 'backoff') {
+        result = 'requeue';
+        const delayMs = this.queue.addRateLimited(key);
+        this.log.info({ arcdeployment: key, why: outcome.why, retryInMs: delayMs }, 'waiting; will look again');
+      } else {
+        this.queue.forget(key);
+      }
+    } catch (err) {
+      result = 'error';
+      if (err instanceof NotLeaderError) return; // leadership ended mid-reconcile: the new leader redoes it
+      const delayMs = this.queue.addRateLimited(key);
+      this.log.error({ arcdeployment: key, err: describeError(err), retryInMs: delayMs }, 'reconcile failed');
+    } finally {
+      metrics.reconcileTotal.inc({ result });
+      metrics.reconcileDuration.observe({ result }, (this.clock.now() - started) / 1000);
+    }
+  }
+}

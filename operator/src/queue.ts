@@ -1,0 +1,192 @@
+// A per-key work queue, after client-go's: a key waits at most once (dedupe), is handed to one
+// worker at a time (a key added while it is processed runs again afterwards, never in parallel),
+// and failed keys come back after a per-key exponential backoff with jitter (capped) or later when
+// a global token bucket says too many retries are happening.
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export interface WorkQueueOptions {
+  clock: Clock;
+  /** First retry delay of a key. */
+  baseDelayMs: number;
+  /** Longest retry delay of a key (jitter included). */
+  maxDelayMs: number;
+  /** Global retry rate: tokens per second and bucket size. */
+  qps: number;
+  burst: number;
+  /** Up to this fraction is added to a backoff delay at random (default 0.2). */
+  jitter?: number;
+  random?: () => number;
+  /** Called with the number of waiting keys whenever it changes. */
+  onDepth?: (depth: number) => void;
+}
+
+/** Token bucket with reservations (golang.org/x/time/rate's Reserve). */
+class TokenBucket {
+  private tokens: number;
+  private last: number;
+  private readonly qps: number;
+  private readonly burst: number;
+
+  constructor(qps: number, burst: number, now: number) {
+    this.qps = qps;
+    this.burst = burst;
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  /** Takes a token and returns how long to wait until it is really ours. */
+  reserve(now: number): number {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.qps) * 1000);
+  }
+}
+
+export class WorkQueue {
+  private readonly options: WorkQueueOptions;
+  private readonly queue: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly waiting = new Map<string, { at: number; handle: unknown }>();
+  private readonly failureCounts = new Map<string, number>();
+  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private readonly bucket: TokenBucket;
+  private closed = false;
+
+  constructor(options: WorkQueueOptions) {
+    this.options = options;
+    this.bucket = new TokenBucket(options.qps, options.burst, options.clock.now());
+  }
+
+  /** Keys ready to be handed out (not counting delayed ones or those being processed). */
+  get length(): number {
+    return this.queue.length;
+  }
+
+  get isShutDown(): boolean {
+    return this.closed;
+  }
+
+  private reportDepth(): void {
+    this.options.onDepth?.(this.queue.length);
+  }
+
+  add(key: string): void {
+    if (this.closed || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+    this.push(key);
+  }
+
+  private push(key: string): void {
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+      return;
+    }
+    this.queue.push(key);
+    this.reportDepth();
+  }
+
+  /** Adds the key after `delayMs`; an earlier pending add of the same key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.closed) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = this.options.clock.now() + delayMs;
+    const pending = this.waiting.get(key);
+    if (pending !== undefined) {
+      if (pending.at <= at) return;
+      this.options.clock.clearTimeout(pending.handle);
+    }
+    const handle = this.options.clock.setTimeout(() => {
+      this.waiting.delete(key);
+      this.add(key);
+    }, delayMs);
+    this.waiting.set(key, { at, handle });
+  }
+
+  /** The delay the next failure of `key` would get from its own backoff (before the bucket). */
+  backoffFor(failures: number): number {
+    const { baseDelayMs, maxDelayMs } = this.options;
+    const exp = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(failures, 52));
+    const jitter = exp * (this.options.jitter ?? 0.2) * (this.options.random ?? Math.random)();
+    return Math.min(maxDelayMs, Math.round(exp + jitter));
+  }
+
+  /** Re-adds a key that failed, after its backoff (and the global bucket's); returns the delay. */
+  addRateLimited(key: string): number {
+    const failures = this.failureCounts.get(key) ?? 0;
+    this.failureCounts.set(key, failures + 1);
+    const delay = Math.max(this.backoffFor(failures), this.bucket.reserve(this.options.clock.now()));
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears a key's failure count (it succeeded). */
+  forget(key: string): void {
+    this.failureCounts.delete(key);
+  }
+
+  failures(key: string): number {
+    return this.failureCounts.get(key) ?? 0;
+  }
+
+  /** The next key to work on; undefined once the queue is shut down. Call done(key) after. */
+  get(): Promise<string | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      this.reportDepth();
+      return Promise.resolve(key);
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Marks a key processed; if it was added meanwhile it is queued again. */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key) && !this.closed) {
+      this.dirty.delete(key);
+      this.add(key);
+    }
+  }
+
+  /** Drops every waiting, delayed and re-added key (e.g. when leadership is lost); keeps failure counts. */
+  clear(): void {
+    for (const { handle } of this.waiting.values()) this.options.clock.clearTimeout(handle);
+    this.waiting.clear();
+    this.dirty.clear();
+    this.queue.length = 0;
+    this.reportDepth();
+  }
+
+  shutdown(): void {
+    if (this.closed) return;
+    this.clear();
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+}

@@ -1,0 +1,278 @@
+// The operator, in this process, against the real control plane: a sample ArcDeployment becomes
+// every owned object with the right content and pods Running on kwok nodes; status and kubectl's
+// columns tell the truth; a spec change rolls the pods; hand edits are put back; nothing is
+// written when nothing changed; a missing Secret is reported without a hot loop; deleting the
+// ArcDeployment lets the garbage collector remove what it owned.
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import type { V1Container, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ArcDeployment, Condition } from '../../operator/src/types.ts';
+import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { counter, installCrd, kubectl, repoRoot, standInSidecars, startOperator } from './cluster-helpers.ts';
+import type { RunningOperator } from './cluster-helpers.ts';
+
+const ns = useTestNamespace('arcd-operator');
+let op: RunningOperator;
+let sidecars: { stop(): Promise<void> } | undefined;
+
+const apps = () => ns.kc.makeApiClient(AppsV1Api);
+const core = () => ns.kc.makeApiClient(CoreV1Api);
+
+async function arcd(name: string): Promise<ArcDeployment> {
+  return (await ns.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: ns.name, plural: 'arcdeployments', name })) as ArcDeployment;
+}
+
+function condition(a: ArcDeployment, type: string): Condition | undefined {
+  return a.status?.conditions?.find((c) => c.type === type);
+}
+
+async function pods(instance: string): Promise<V1Pod[]> {
+  const list = await core().listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/name=arc,app.kubernetes.io/instance=${instance}` });
+  return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+function containerOf(d: V1Deployment, name: string): V1Container {
+  const c = d.spec?.template.spec?.containers.find((x) => x.name === name);
+  if (!c) throw new Error(`no ${name} container`);
+  return c;
+}
+
+async function rolledOut(name: string, replicas: number): Promise<ArcDeployment | false> {
+  const a = await arcd(name);
+  const done =
+    a.status?.observedGeneration === a.metadata.generation &&
+    a.status?.readyReplicas === replicas &&
+    a.status?.healthyReplicas === replicas &&
+    a.status?.replicas === replicas &&
+    condition(a, 'Progressing')?.reason === 'RolloutComplete' &&
+    condition(a, 'Available')?.status === 'True';
+  return done ? a : false;
+}
+
+beforeAll(async () => {
+  await installCrd();
+  op = startOperator(ns.kc, ns.name, 'op-main');
+  await eventually('the operator to lead', () => op.operator.isActing && op.operator.isReady);
+});
+
+afterAll(async () => {
+  await sidecars?.stop();
+  await op?.stop();
+});
+
+describe('an ArcDeployment from deploy/samples', () => {
+  const name = 'arc-basic';
+
+  it('becomes a Deployment, Service, ServiceAccount, Role, RoleBinding and PodDisruptionBudget it controls', async () => {
+    await kubectl(['-n', ns.name, 'apply', '-f', join(repoRoot, 'deploy/samples/arc-tokens-secret.yaml'), '-f', join(repoRoot, 'deploy/samples/arcdeployment-basic.yaml')]);
+    const owner = await arcd(name);
+    const d = await eventually('the Deployment', () => apps().readNamespacedDeployment({ name, namespace: ns.name }));
+    const controlledBy = (refs: { uid?: string; controller?: boolean; blockOwnerDeletion?: boolean }[] | undefined): boolean =>
+      refs?.some((r) => r.uid === owner.metadata.uid && r.controller === true && r.blockOwnerDeletion === true) ?? false;
+
+    expect(controlledBy(d.metadata?.ownerReferences)).toBe(true);
+    expect(d.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('arc-operator');
+    const pod = d.spec?.template.spec;
+    expect(pod?.shareProcessNamespace).toBe(true);
+    expect(pod?.automountServiceAccountToken).toBe(false);
+    expect(pod?.readinessGates).toEqual([{ conditionType: 'arcops.dev/PoolHealthy' }]);
+    expect(pod?.serviceAccountName).toBe(name);
+    const service = containerOf(d, 'arc');
+    const sidecar = containerOf(d, 'sidecar');
+    expect(service.image).toBe('ghcr.io/arcops/arc-service:0.1.0');
+    expect(sidecar.image).toBe('ghcr.io/arcops/arc-sidecar:0.1.0');
+    expect(service.env?.find((e) => e.name === 'UV_THREADPOOL_SIZE')?.value).toBe('9');
+    expect(service.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(sidecar.volumeMounts?.map((m) => m.mountPath)).toContain('/var/run/secrets/kubernetes.io/serviceaccount');
+    expect(service.volumeMounts?.map((m) => m.mountPath)).not.toContain('/var/run/secrets/kubernetes.io/serviceaccount');
+    expect(sidecar.env?.find((e) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+
+    const svc = await core().readNamespacedService({ name, namespace: ns.name });
+    expect(controlledBy(svc.metadata?.ownerReferences)).toBe(true);
+    expect(svc.spec?.selector).toEqual({ 'app.kubernetes.io/name': 'arc', 'app.kubernetes.io/instance': name });
+    expect(svc.spec?.ports?.[0]).toMatchObject({ name: 'http', port: 8000, targetPort: 'http' });
+
+    const sa = await core().readNamespacedServiceAccount({ name, namespace: ns.name });
+    expect(controlledBy(sa.metadata?.ownerReferences)).toBe(true);
+    const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
+    const role = await rbac.readNamespacedRole({ name: `${name}-sidecar`, namespace: ns.name });
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+    ]);
+    const binding = await rbac.readNamespacedRoleBinding({ name: `${name}-sidecar`, namespace: ns.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name, namespace: ns.name }]);
+    const pdb = await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name });
+    expect(pdb.spec?.maxUnavailable).toBe(1);
+    expect(controlledBy(pdb.metadata?.ownerReferences)).toBe(true);
+  });
+
+  it('has its pods Running on kwok nodes, held NotReady by the readiness gate until their pool is healthy', async () => {
+    const running = await eventually('2 Running pods', async () => {
+      const p = await pods(name);
+      return p.length === 2 && p.every((x) => x.status?.phase === 'Running') ? p : false;
+    });
+    const nodes = new Set((await core().listNode({ labelSelector: 'type=kwok' })).items.map((n) => n.metadata?.name));
+    for (const p of running) {
+      expect(nodes.has(p.spec?.nodeName)).toBe(true);
+      expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+    }
+    const a = await eventually('status to show 0 ready pods', async () => {
+      const x = await arcd(name);
+      return x.status?.replicas === 2 ? x : false;
+    });
+    expect(a.status).toMatchObject({ readyReplicas: 0, healthyReplicas: 0, selector: `app.kubernetes.io/instance=${name},app.kubernetes.io/name=arc` });
+    expect(condition(a, 'Available')).toMatchObject({ status: 'False', reason: 'MinimumReplicasUnavailable' });
+  });
+
+  it('reports Ready, Healthy and Available once the pods report a healthy pool, in status and in kubectl get', async () => {
+    sidecars = standInSidecars(ns.kc, ns.name, name);
+    const a = await eventually('a finished rollout of 2 healthy pods', () => rolledOut(name, 2));
+    expect(condition(a, 'Degraded')).toMatchObject({ status: 'False', reason: 'AsExpected' });
+    expect(condition(a, 'Available')?.observedGeneration).toBe(a.metadata.generation);
+
+    const table = await kubectl(['-n', ns.name, 'get', 'arcd', name]);
+    const [header, row] = table.trim().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'DESIRED', 'READY', 'HEALTHY', 'AVAILABLE', 'LAST-REMEDIATION', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 5)).toEqual([name, '2', '2', '2', 'True']);
+    const wide = await kubectl(['-n', ns.name, 'get', 'arcd', name, '-o', 'wide']);
+    expect(wide).toContain('ghcr.io/arcops/arc-service:0.1.0');
+    expect(wide).toContain('AsExpected');
+
+    const pdb = await eventually('the budget to allow one disruption', async () => {
+      const p = await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name });
+      return p.status?.disruptionsAllowed === 1 ? p : false;
+    });
+    expect(pdb.status?.currentHealthy).toBe(2);
+  });
+
+  it('writes nothing while nothing changes, however often it reconciles', async () => {
+    const writes = async (): Promise<number> =>
+      (await counter(op.metrics, 'applyTotal', { result: 'created' })) +
+      (await counter(op.metrics, 'applyTotal', { result: 'updated' })) +
+      (await counter(op.metrics, 'statusUpdatesTotal'));
+    const versions = async (): Promise<string[]> => [
+      (await apps().readNamespacedDeployment({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+      (await core().readNamespacedService({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+      (await arcd(name)).metadata.resourceVersion ?? '',
+    ];
+    const before = await writes();
+    const versionsBefore = await versions();
+    const reconciles = op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0;
+    for (let i = 0; i < 5; i++) {
+      op.operator.queue.add(`${ns.name}/${name}`);
+      await eventually('the reconcile to run', () => (op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0) > reconciles + i);
+    }
+    expect(await writes()).toBe(before);
+    expect(await versions()).toEqual(versionsBefore);
+    expect(await counter(op.metrics, 'applyTotal', { result: 'unchanged' })).toBeGreaterThan(0);
+  });
+
+  it('rolls the pods when the spec changes, and reports the rollout', async () => {
+    const oldPods = new Set((await pods(name)).map((p) => p.metadata?.name));
+    await kubectl(['-n', ns.name, 'patch', 'arcd', name, '--type=merge', '-p', JSON.stringify({ spec: { pool: { size: 7 } } })]);
+    const progressing = await eventually('the rollout to be reported', async () => {
+      const a = await arcd(name);
+      return a.metadata.generation === 2 && a.status?.observedGeneration === 2 && condition(a, 'Progressing')?.reason === 'RolloutInProgress' ? a : false;
+    });
+    expect(condition(progressing, 'Progressing')?.status).toBe('True');
+    const done = await eventually('the rollout to finish', () => rolledOut(name, 2), { timeoutMs: 90_000 });
+    expect(done.status?.updatedReplicas).toBe(2);
+    const d = await apps().readNamespacedDeployment({ name, namespace: ns.name });
+    expect(containerOf(d, 'arc').env?.find((e) => e.name === 'UV_THREADPOOL_SIZE')?.value).toBe('11');
+    const now = await pods(name);
+    expect(now).toHaveLength(2);
+    expect(now.some((p) => oldPods.has(p.metadata?.name))).toBe(false);
+  });
+
+  it('scales with kubectl scale', async () => {
+    await kubectl(['-n', ns.name, 'scale', 'arcd', name, '--replicas=3']);
+    const a = await eventually('3 healthy pods', () => rolledOut(name, 3), { timeoutMs: 90_000 });
+    expect(a.spec.replicas).toBe(3);
+    expect((await apps().readNamespacedDeployment({ name, namespace: ns.name })).spec?.replicas).toBe(3);
+  });
+
+  it('puts back what was edited or deleted by hand', async () => {
+    await kubectl(['-n', ns.name, 'patch', 'service', name, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/port', value: 9999 }])]);
+    await kubectl(['-n', ns.name, 'delete', 'role', `${name}-sidecar`]);
+    await kubectl(['-n', ns.name, 'label', 'pdb', name, 'app.kubernetes.io/managed-by-']);
+    await kubectl(['-n', ns.name, 'set', 'env', `deployment/${name}`, '-c', 'arc', 'DUCKDB_POOL_SIZE=50', 'SNEAKY=1']);
+    await eventually('the Service port to be restored', async () => (await core().readNamespacedService({ name, namespace: ns.name })).spec?.ports?.[0]?.port === 8000);
+    await eventually('the Role to be recreated', () => ns.kc.makeApiClient(RbacAuthorizationV1Api).readNamespacedRole({ name: `${name}-sidecar`, namespace: ns.name }));
+    await eventually(
+      'the PodDisruptionBudget label to be restored',
+      async () => (await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name })).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'arc-operator',
+    );
+    await eventually('the Deployment env to be restored', async () => {
+      const env = containerOf(await apps().readNamespacedDeployment({ name, namespace: ns.name }), 'arc').env ?? [];
+      return env.find((e) => e.name === 'DUCKDB_POOL_SIZE')?.value === '7' && !env.some((e) => e.name === 'SNEAKY');
+    });
+    const events = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=DriftCorrected` });
+    expect(events.items.map((e) => e.message)).toContain('restored Service arc-basic: spec.ports.0.port differed from the declared state');
+  });
+
+  it('removes what it owned when the ArcDeployment is deleted (garbage collection)', async () => {
+    await sidecars?.stop();
+    sidecars = undefined;
+    await kubectl(['-n', ns.name, 'delete', 'arcd', name, '--wait=true']);
+    await eventually(
+      'every owned object to be gone',
+      async () => {
+        const left = await Promise.all([
+          apps().listNamespacedDeployment({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          core().listNamespacedService({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          core().listNamespacedServiceAccount({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRole({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRoleBinding({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          ns.kc.makeApiClient(PolicyV1Api).listNamespacedPodDisruptionBudget({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+          core().listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        ]);
+        return left.every((l) => l.items.length === 0);
+      },
+      { timeoutMs: 90_000 },
+    );
+  });
+});
+
+describe('an ArcDeployment whose token Secret is missing', () => {
+  const name = 'no-secret';
+
+  it('is accepted, reported Degraded with the reason, retried with backoff (no hot loop), and recovers when the Secret appears', async () => {
+    await kubectl(
+      ['-n', ns.name, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'arcops.dev/v1alpha1',
+        kind: 'ArcDeployment',
+        metadata: { name },
+        spec: { replicas: 1, image: 'ghcr.io/arcops/arc-service:0.1.0', sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0', apiTokenSecretRef: { name: 'missing-tokens' } },
+      }),
+    );
+    const key = `${ns.name}/${name}`;
+    const degraded = await eventually('Degraded SecretNotFound', async () => {
+      const a = await arcd(name);
+      return condition(a, 'Degraded')?.reason === 'SecretNotFound' ? a : false;
+    });
+    expect(condition(degraded, 'Degraded')).toMatchObject({ status: 'True' });
+    expect(condition(degraded, 'Degraded')?.message).toContain('Secret missing-tokens (spec.apiTokenSecretRef) was not found');
+    expect(condition(degraded, 'Progressing')).toMatchObject({ status: 'False', reason: 'SecretNotFound' });
+    // The other objects exist; the Deployment waits for the Secret.
+    await eventually('the Service', () => core().readNamespacedService({ name, namespace: ns.name }));
+    await expect(apps().readNamespacedDeployment({ name, namespace: ns.name })).rejects.toMatchObject({ code: 404 });
+
+    // Backoff 0.5 s doubling to 8 s: over 12 s at most ~6 passes, never a hot loop.
+    const start = op.operator.reconcileCounts.get(key) ?? 0;
+    await new Promise((r) => setTimeout(r, 12_000));
+    const passes = (op.operator.reconcileCounts.get(key) ?? 0) - start;
+    expect(passes).toBeGreaterThanOrEqual(1);
+    expect(passes).toBeLessThanOrEqual(6);
+    const warnings = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=SecretNotFound` });
+    expect(warnings.items).toHaveLength(1); // repeats fold into one Event
+    expect(warnings.items[0]?.count ?? 0).toBeGreaterThanOrEqual(2);
+    expect(warnings.items[0]?.type).toBe('Warning');
+
+    await core().createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'missing-tokens' }, stringData: { tokens: 'a-token-for-the-test-123' } } });
+    await eventually('the Deployment once the Secret exists', () => apps().readNamespacedDeployment({ name, namespace: ns.name }), { timeoutMs: 30_000 });
+    await eventually('Degraded to clear', async () => condition(await arcd(name), 'Degraded')?.status === 'False');
+  });
+});
