@@ -23,11 +23,12 @@ export default tseslint.config(
   },
   {
     // Benchmarks and dev scripts print to the terminal on purpose.
-    files: ['bench/**', 'hack/**'],
+    files: ['bench/**', 'hack/**', 'test/e2e/**'],
     rules: { 'no-console': 'off' },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
 );

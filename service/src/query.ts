@@ -224,22 +224,29 @@ export class QueryService {
   }
 
   private async read(result: DuckDBResult, req: QueryRequest) {
-    const columns = result.deduplicatedColumnNames();
+    const out: ReadState = { columns: result.deduplicatedColumnNames(), parts: [], rowCount: 0, rowsRead: 0 };
     const max = req.limit ?? Number.POSITIVE_INFINITY;
-    const parts: string[] = [];
-    if (req.format === 'csv') parts.push(csvLine(columns));
-    let rowCount = 0;
-    let rowsRead = 0;
-    const rows: unknown[][] = [];
-    const chunks = chunksOf(result);
-    for (let next = await chunks.next(); next.done !== true && rowCount < max; next = await chunks.next()) {
-      const chunk = next.value;
-      rowsRead += chunk.rowCount;
-      rows.length = 0;
-      rowCount += chunkRows(chunk, max - rowCount, rows);
-      if (rows.length > 0) parts.push(req.format === 'csv' ? csvRows(rows) : rowsJsonFragment(rows));
+    if (req.format === 'csv') out.parts.push(csvLine(out.columns));
+    if (result instanceof DuckDBMaterializedResult) {
+      // Already in memory: read chunks in place (no threadpool round trip each), yielding to
+      // the event loop every few milliseconds so a large answer cannot stall other requests.
+      let sliceStart = performance.now();
+      const count = result.chunkCount;
+      for (let i = 0; i < count && out.rowCount < max; i++) {
+        addChunk(out, result.getChunk(i), max, req.format);
+        if (i + 1 < count && performance.now() - sliceStart > YIELD_AFTER_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+      }
+      return out;
     }
-    return { columns, parts, rowCount, rowsRead };
+    while (out.rowCount < max) {
+      const chunk = await result.fetchChunk();
+      if (chunk === null || chunk.rowCount === 0) break;
+      addChunk(out, chunk, max, req.format);
+    }
+    return out;
   }
 
   /** Interrupts every running query (shutdown after the grace period). */
@@ -257,28 +264,17 @@ export class QueryService {
 /** Slice of main-thread time after which reading a materialized result yields to other work. */
 const YIELD_AFTER_MS = 10;
 
-/**
- * The chunks of a result. A materialized result is already in memory: its chunks are read
- * without a threadpool round trip each, yielding to the event loop every few milliseconds so
- * a large answer cannot stall other requests. A streaming result is fetched chunk by chunk.
- */
-async function* chunksOf(result: DuckDBResult): AsyncGenerator<DuckDBDataChunk> {
-  if (result instanceof DuckDBMaterializedResult) {
-    let sliceStart = performance.now();
-    for (let i = 0; i < result.chunkCount; i++) {
-      const chunk = result.getChunk(i);
-      if (chunk.rowCount === 0) continue;
-      yield chunk;
-      if (performance.now() - sliceStart > YIELD_AFTER_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
-    }
-    return;
-  }
-  for (;;) {
-    const chunk = await result.fetchChunk();
-    if (chunk === null || chunk.rowCount === 0) return;
-    yield chunk;
-  }
+interface ReadState {
+  columns: string[];
+  parts: string[];
+  rowCount: number;
+  rowsRead: number;
+}
+
+function addChunk(out: ReadState, chunk: DuckDBDataChunk, max: number, format: Format): void {
+  if (chunk.rowCount === 0) return;
+  out.rowsRead += chunk.rowCount;
+  const rows: unknown[][] = [];
+  out.rowCount += chunkRows(chunk, max - out.rowCount, rows);
+  if (rows.length > 0) out.parts.push(format === 'csv' ? csvRows(rows) : rowsJsonFragment(rows));
 }
