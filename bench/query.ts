@@ -16,6 +16,7 @@ function average(xs: LoadResult[]): LoadResult {
   const n = xs.length;
   return {
     rps: xs.reduce((s, x) => s + x.rps, 0) / n,
+    cpuUsPerRequest: xs.reduce((s, x) => s + x.cpuUsPerRequest, 0) / n,
     p50: xs.reduce((s, x) => s + x.p50, 0) / n,
     p99: xs.reduce((s, x) => s + x.p99, 0) / n,
     errors: xs.reduce((s, x) => s + x.errors, 0),
@@ -24,7 +25,8 @@ function average(xs: LoadResult[]): LoadResult {
 }
 
 function startBare(mode: 'reader' | 'chunks' | 'exclusive'): Promise<Child> {
-  return startChild(['--conditions=arc-source', 'bench/bare-server.ts', '5', mode], {}, (line) =>
+  // Same libuv threadpool as the service gets for a pool of 5 (5 + 4), so only the code differs.
+  return startChild(['--conditions=arc-source', 'bench/bare-server.ts', '5', mode], { UV_THREADPOOL_SIZE: '9' }, (line) =>
     /^\d+$/.test(line.trim()) ? `http://127.0.0.1:${line.trim()}` : undefined,
   );
 }
@@ -42,14 +44,14 @@ export async function benchQuery(seconds: number, rounds: number): Promise<Query
   try {
     const body = JSON.stringify({ sql: 'SELECT 1' });
     const auth = { authorization: `Bearer ${BENCH_TOKEN}` };
-    const targets: Array<[LoadResult[], string, Record<string, string>]> = [
-      [[], `${reader.url}/query`, {}],
-      [[], `${chunks.url}/query`, {}],
-      [[], `${exclusive.url}/query`, {}],
-      [[], `${ours.url}/api/v1/query`, auth],
+    const targets: Array<[LoadResult[], string, Record<string, string>, number]> = [
+      [[], `${reader.url}/query`, {}, reader.proc.pid!],
+      [[], `${chunks.url}/query`, {}, chunks.proc.pid!],
+      [[], `${exclusive.url}/query`, {}, exclusive.proc.pid!],
+      [[], `${ours.url}/api/v1/query`, auth, ours.proc.pid!],
     ];
     for (const [, url, headers] of targets) await load(url, body, headers, 2); // warm-up
-    for (let i = 0; i < rounds; i++) for (const [out, url, headers] of targets) out.push(await load(url, body, headers, seconds));
+    for (let i = 0; i < rounds; i++) for (const [out, url, headers, pid] of targets) out.push(await load(url, body, headers, seconds, 32, pid));
     const bareReader = average(targets[0]![0]);
     const bareChunks = average(targets[1]![0]);
     const bareExclusive = average(targets[2]![0]);
@@ -67,8 +69,8 @@ export async function stopAll(children: Child[]): Promise<void> {
 
 export function printQuery(r: QueryBench): void {
   const line = (name: string, x: LoadResult) =>
-    `  ${name.padEnd(28)} ${fmt(x.rps, 0).padStart(8)} req/s   p50 ${fmt(x.p50, 0)} ms   p99 ${fmt(x.p99, 0)} ms   errors ${x.errors} non-2xx ${x.non2xx}`;
-  console.log('SELECT 1 over HTTP (pool of 5, 32 connections)');
+    `  ${name.padEnd(28)} ${fmt(x.rps, 0).padStart(6)} req/s  p50 ${fmt(x.p50, 0)} ms  p99 ${fmt(x.p99, 0)} ms  server CPU ${fmt(x.cpuUsPerRequest, 0)} µs/req  errors ${x.errors} non-2xx ${x.non2xx}`;
+  console.log('SELECT 1 over HTTP (pool of 5, libuv threadpool 9 for all, 32 connections)');
   console.log(line('bare route, runAndReadAll', r.bareReader));
   console.log(line('bare route, chunks in place', r.bareChunks));
   console.log(line('bare route, exclusive use', r.bareExclusive));

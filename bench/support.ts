@@ -64,13 +64,16 @@ export function cpuSeconds(pid: number): number {
 
 export interface LoadResult {
   rps: number;
+  /** CPU the server process used per request (all its threads), in microseconds. */
+  cpuUsPerRequest: number;
   p50: number;
   p99: number;
   errors: number;
   non2xx: number;
 }
 
-export async function load(url: string, body: string, headers: Record<string, string>, seconds: number, connections = 32): Promise<LoadResult> {
+export async function load(url: string, body: string, headers: Record<string, string>, seconds: number, connections = 32, pid?: number): Promise<LoadResult> {
+  const cpu0 = pid === undefined ? 0 : cpuSeconds(pid);
   const r = await autocannon({
     url,
     method: 'POST',
@@ -79,7 +82,8 @@ export async function load(url: string, body: string, headers: Record<string, st
     connections,
     duration: seconds,
   });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
+  const cpu = pid === undefined ? 0 : cpuSeconds(pid) - cpu0;
+  return { rps: r.requests.average, cpuUsPerRequest: (cpu / Math.max(1, r.requests.total)) * 1e6, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors, non2xx: r.non2xx };
 }
 
 export function fmt(n: number, digits = 1): string {
