@@ -16,7 +16,7 @@ function average(xs: LoadResult[]): LoadResult {
   const n = xs.length;
   return {
     rps: xs.reduce((s, x) => s + x.rps, 0) / n,
-    cpuUsPerRequest: xs.reduce((s, x) => s + x.cpuUsPerRequest, 0) / n,
+    cpuUsPerRequest: xs.reduce((s, x) => s + (x.cpuUsPerRequest ?? 0), 0) / n,
     p50: xs.reduce((s, x) => s + x.p50, 0) / n,
     p99: xs.reduce((s, x) => s + x.p99, 0) / n,
     errors: xs.reduce((s, x) => s + x.errors, 0),
@@ -69,7 +69,7 @@ export async function stopAll(children: Child[]): Promise<void> {
 
 export function printQuery(r: QueryBench): void {
   const line = (name: string, x: LoadResult) =>
-    `  ${name.padEnd(28)} ${fmt(x.rps, 0).padStart(6)} req/s  p50 ${fmt(x.p50, 0)} ms  p99 ${fmt(x.p99, 0)} ms  server CPU ${fmt(x.cpuUsPerRequest, 0)} µs/req  errors ${x.errors} non-2xx ${x.non2xx}`;
+    `  ${name.padEnd(28)} ${fmt(x.rps, 0).padStart(6)} req/s  p50 ${fmt(x.p50, 0)} ms  p99 ${fmt(x.p99, 0)} ms  server CPU ${fmt(x.cpuUsPerRequest ?? 0, 0)} µs/req  errors ${x.errors} non-2xx ${x.non2xx}`;
   console.log('SELECT 1 over HTTP (pool of 5, libuv threadpool 9 for all, 32 connections)');
   console.log(line('bare route, runAndReadAll', r.bareReader));
   console.log(line('bare route, chunks in place', r.bareChunks));

@@ -65,7 +65,7 @@ export function cpuSeconds(pid: number): number {
 export interface LoadResult {
   rps: number;
   /** CPU the server process used per request (all its threads), in microseconds. */
-  cpuUsPerRequest: number;
+  cpuUsPerRequest?: number;
   p50: number;
   p99: number;
   errors: number;
