@@ -1,2 +1,3 @@
 export * from './condition.ts';
 export * from './pool-metrics.ts';
+export * from './pool-errors.ts';

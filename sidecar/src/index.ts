@@ -1,0 +1,12 @@
+export { type AppDeps, buildApp } from './app.ts';
+export * from './checks.ts';
+export { type Clock, realClock } from './clock.ts';
+export { ConditionWriter, type ConditionSnapshot, type PodConditionApi, type PoolCondition } from './condition.ts';
+export { loadConfig, parseScanRoot, type ScanRoot, type SidecarConfig, type Thresholds } from './config.ts';
+export { ConfigError, SidecarError, isSidecarError } from './errors.ts';
+export { compileGlobs, globToRegExp, type GlobSet } from './glob.ts';
+export { createMetrics, type SidecarMetrics } from './metrics.ts';
+export { Monitor, type StatusView, type TransitionRecord } from './monitor.ts';
+export { classifyCanary, createHttpProber, parseFlatMetrics, parseQueryPoolMetrics, parseRuntime, type Prober } from './probe.ts';
+export { Scanner, type ScanReport } from './scan.ts';
+export { createSidecar, type Sidecar, type SidecarDeps } from './sidecar.ts';
