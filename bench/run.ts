@@ -1,15 +1,17 @@
-// npm run bench [-- --quick] [-- --only query,pool,memory]
+// npm run bench [-- --quick] [-- --only=query,pool,memory,sidecar]
 // Prints figures and ratios against baselines measured in the same run. Never a test.
 import { benchMemory, printMemory } from './memory.ts';
 import { benchPool, printPool } from './pool.ts';
 import { benchQuery, printQuery } from './query.ts';
+import { benchSidecar, printSidecar } from './sidecar.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args.find((a) => a.startsWith('--only='))?.slice('--only='.length);
-const only = new Set((onlyArg ?? 'query,pool,memory').split(','));
+const only = new Set((onlyArg ?? 'query,pool,memory,sidecar').split(','));
 
 console.log(`arc-operator benchmarks (${quick ? 'quick' : 'full'}) on ${process.version}, ${new Date().toISOString()}`);
 if (only.has('pool')) printPool(await benchPool(quick ? 50_000 : 300_000));
 if (only.has('query')) printQuery(await benchQuery(quick ? 3 : 8, quick ? 2 : 3));
 if (only.has('memory')) printMemory(await benchMemory());
+if (only.has('sidecar')) printSidecar(await benchSidecar(quick ? { sampleSeconds: 20, loadSeconds: 2, rounds: 4, podModeSeconds: 10 } : {}));

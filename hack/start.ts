@@ -53,7 +53,8 @@ if (sidecar) {
     ARC_SERVICE_URL: `http://127.0.0.1:${port}`,
     ARC_API_TOKEN: token.split(',')[0]!,
     SIDECAR_PORT: sidecarPort,
-    SCAN_ROOTS: process.env.SCAN_ROOTS ?? root,
+    SIDECAR_HOST: '127.0.0.1',
+    SCAN_ROOTS: process.env.SCAN_ROOTS ?? `${root}service`,
   });
 }
 

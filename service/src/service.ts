@@ -89,16 +89,23 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
   const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
       shuttingDown = true;
+      // Keep-alive sockets that turn idle after close() began would hold the server open:
+      // sweep them, and after the grace period cut whatever is left.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+      let cut: NodeJS.Timeout | undefined;
       const grace = setTimeout(() => {
         const n = queries.interruptAll();
         log.warn({ interrupted: n }, 'shutdown grace period over: interrupting running queries');
         void pool.close();
+        cut = setTimeout(() => app.server.closeAllConnections(), 1000);
       }, graceMs);
       try {
         await app.close();
         await pool.close();
       } finally {
+        clearInterval(sweep);
         clearTimeout(grace);
+        clearTimeout(cut);
         instance.closeSync();
       }
     })();
