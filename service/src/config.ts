@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { type Env, EnvReader } from '@arcops/common';
 import { ConfigError } from './errors.ts';
 
 export interface ServiceConfig {
@@ -26,61 +27,10 @@ export interface ServiceConfig {
   readonly tempDir: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** Threads each pool connection may block, plus room for file I/O, DNS and health checks. */
 export const THREADPOOL_HEADROOM = 4;
 const THREADPOOL_MIN_HEADROOM = 2;
 
-class Reader {
-  readonly problems: string[] = [];
-  private readonly env: Env;
-  constructor(env: Env) {
-    this.env = env;
-  }
-
-  str(name: string, fallback: string): string {
-    const v = this.env[name];
-    return v === undefined || v.trim() === '' ? fallback : v.trim();
-  }
-
-  optStr(name: string): string | undefined {
-    const v = this.env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.optStr(name);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) {
-      this.problems.push(`${name} must be an integer, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
-      return fallback;
-    }
-    return n;
-  }
-
-  /** A duration in seconds (decimals allowed), returned in milliseconds. */
-  seconds(name: string, fallbackSeconds: number, min: number, max: number): number {
-    const raw = this.optStr(name);
-    if (raw === undefined) return fallbackSeconds * 1000;
-    const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n)) {
-      this.problems.push(`${name} must be a number of seconds, got ${JSON.stringify(raw)}`);
-      return fallbackSeconds * 1000;
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max} seconds, got ${n}`);
-      return fallbackSeconds * 1000;
-    }
-    return Math.round(n * 1000);
-  }
-}
 
 function parseTokens(list: string): string[] {
   return list
@@ -89,7 +39,7 @@ function parseTokens(list: string): string[] {
     .filter((t) => t !== '' && !t.startsWith('#'));
 }
 
-function readTokens(r: Reader): string[] {
+function readTokens(r: EnvReader): string[] {
   const tokens = parseTokens(r.str('ARC_API_TOKENS', ''));
   const file = r.optStr('ARC_API_TOKENS_FILE');
   if (file !== undefined) {
@@ -111,7 +61,7 @@ function readTokens(r: Reader): string[] {
  * ConfigError listing every problem.
  */
 export function loadConfig(env: Env): ServiceConfig {
-  const r = new Reader(env);
+  const r = new EnvReader(env);
   const poolSize = r.int('DUCKDB_POOL_SIZE', 5, 1, 256);
   const duckdbPath = r.str('DUCKDB_PATH', ':memory:');
   const dataDirRaw = r.optStr('ARC_DATA_DIR');
@@ -132,10 +82,7 @@ export function loadConfig(env: Env): ServiceConfig {
   if (memoryLimit !== undefined && !/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)$/i.test(memoryLimit)) {
     r.problems.push(`DUCKDB_MEMORY_LIMIT must look like 512MB, 2GiB or 80%, got ${JSON.stringify(memoryLimit)}`);
   }
-  const logLevel = r.str('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) {
-    r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-  }
+  const logLevel = r.logLevel();
 
   const required = poolSize + THREADPOOL_MIN_HEADROOM;
   const uvRaw = r.optStr('UV_THREADPOOL_SIZE');

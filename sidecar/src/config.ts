@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { DEFAULT_FORBIDDEN_MODULES } from '@arcops/common';
+import { DEFAULT_FORBIDDEN_MODULES, type Env, EnvReader } from '@arcops/common';
 import { ConfigError } from './errors.ts';
 import { compileGlobs } from './glob.ts';
 
@@ -60,59 +60,9 @@ export interface SidecarConfig {
   readonly logLevel: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-class Reader {
-  readonly problems: string[] = [];
-  private readonly env: Env;
-  constructor(env: Env) {
-    this.env = env;
-  }
-
-  opt(name: string): string | undefined {
-    const v = this.env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  }
-
-  str(name: string, fallback: string): string {
-    return this.opt(name) ?? fallback;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.opt(name);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) {
-      this.problems.push(`${name} must be an integer, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
-      return fallback;
-    }
-    return n;
-  }
-
-  /** Seconds (decimals allowed) returned as milliseconds. */
-  seconds(name: string, fallbackSeconds: number, min: number, max: number): number {
-    const raw = this.opt(name);
-    if (raw === undefined) return Math.round(fallbackSeconds * 1000);
-    const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n)) {
-      this.problems.push(`${name} must be a number of seconds, got ${JSON.stringify(raw)}`);
-      return Math.round(fallbackSeconds * 1000);
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max} seconds, got ${n}`);
-      return Math.round(fallbackSeconds * 1000);
-    }
-    return Math.round(n * 1000);
-  }
-}
-
-function readServiceUrl(r: Reader): { url: string; port: number } {
+function readServiceUrl(r: EnvReader): { url: string; port: number } {
   const raw = r.str('ARC_SERVICE_URL', 'http://127.0.0.1:8000');
   let url: URL;
   try {
@@ -132,9 +82,9 @@ function readServiceUrl(r: Reader): { url: string; port: number } {
   return { url: `${url.origin}${url.pathname.replace(/\/+$/, '')}`, port };
 }
 
-function readToken(r: Reader): string | undefined {
-  const inline = r.opt('ARC_API_TOKEN');
-  const file = r.opt('ARC_API_TOKEN_FILE');
+function readToken(r: EnvReader): string | undefined {
+  const inline = r.optStr('ARC_API_TOKEN');
+  const file = r.optStr('ARC_API_TOKEN_FILE');
   if (inline !== undefined && file !== undefined) {
     r.problems.push('set either ARC_API_TOKEN or ARC_API_TOKEN_FILE, not both');
     return inline;
@@ -160,8 +110,8 @@ function list(raw: string): string[] {
     .filter((s) => s !== '');
 }
 
-function readForbidden(r: Reader): string[] {
-  const raw = r.opt('FORBIDDEN_MODULES');
+function readForbidden(r: EnvReader): string[] {
+  const raw = r.optStr('FORBIDDEN_MODULES');
   const patterns = raw === undefined ? [...DEFAULT_FORBIDDEN_MODULES] : list(raw);
   try {
     compileGlobs(patterns);
@@ -185,7 +135,7 @@ export function parseScanRoot(spec: string, cwd: string): ScanRoot | string {
   return { kind: 'proc', match, path, spec };
 }
 
-function readScanRoots(r: Reader, cwd: string): ScanRoot[] {
+function readScanRoots(r: EnvReader, cwd: string): ScanRoot[] {
   const roots: ScanRoot[] = [];
   for (const spec of list(r.str('SCAN_ROOTS', ''))) {
     const root = parseScanRoot(spec, cwd);
@@ -195,7 +145,7 @@ function readScanRoots(r: Reader, cwd: string): ScanRoot[] {
   return roots;
 }
 
-function readThresholds(r: Reader): Thresholds {
+function readThresholds(r: EnvReader): Thresholds {
   return {
     exhaustedMs: r.seconds('POOL_EXHAUSTED_SECONDS', 15, 0, 86_400),
     canaryFailures: r.int('POOL_EXHAUSTED_CANARY_FAILURES', 2, 1, 1000),
@@ -213,18 +163,15 @@ function readThresholds(r: Reader): Thresholds {
  * ConfigError listing every problem. `cwd` resolves relative SCAN_ROOTS.
  */
 export function loadConfig(env: Env, cwd = '.'): SidecarConfig {
-  const r = new Reader(env);
+  const r = new EnvReader(env);
   const service = readServiceUrl(r);
   const probeIntervalMs = r.seconds('PROBE_INTERVAL_SECONDS', 5, 0.05, 3600);
-  const podName = r.opt('POD_NAME');
-  const podNamespace = r.opt('POD_NAMESPACE');
+  const podName = r.optStr('POD_NAME');
+  const podNamespace = r.optStr('POD_NAMESPACE');
   if ((podName === undefined) !== (podNamespace === undefined)) {
     r.problems.push('POD_NAME and POD_NAMESPACE go together: set both to write the pod condition, or neither');
   }
-  const logLevel = r.str('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) {
-    r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
-  }
+  const logLevel = r.logLevel();
   const config: SidecarConfig = {
     serviceUrl: service.url,
     servicePort: service.port,
@@ -244,7 +191,7 @@ export function loadConfig(env: Env, cwd = '.'): SidecarConfig {
     podName,
     podNamespace,
     conditionRefreshMs: r.seconds('CONDITION_REFRESH_SECONDS', 300, 1, 86_400),
-    kubeconfigPath: r.opt('KUBECONFIG'),
+    kubeconfigPath: r.optStr('KUBECONFIG'),
     logLevel,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
