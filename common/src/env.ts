@@ -62,7 +62,7 @@ export class EnvReader {
     if (raw === undefined) return fallback;
     if (['on', 'true', '1', 'yes'].includes(raw)) return true;
     if (['off', 'false', '0', 'no'].includes(raw)) return false;
-    this.problems.push(`${name} must be on or off (true or false), got ${JSON.stringify(raw)}`);
+    this.problems.push(`${name} must be on or off, got ${JSON.stringify(raw)}`);
     return fallback;
   }
 

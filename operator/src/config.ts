@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { type Env, EnvReader } from '@arcops/common';
 import { ConfigError } from './errors.ts';
 
 /** The operator's settings, read once from the environment (the only place env is read). */
@@ -30,69 +31,9 @@ export interface OperatorConfig {
   readonly logLevel: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-class Reader {
-  readonly problems: string[] = [];
-  private readonly env: Env;
-
-  constructor(env: Env) {
-    this.env = env;
-  }
-
-  optStr(name: string): string | undefined {
-    const v = this.env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  }
-
-  str(name: string, fallback: string): string {
-    return this.optStr(name) ?? fallback;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.optStr(name);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(n)) {
-      this.problems.push(`${name} must be an integer, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max}, got ${n}`);
-      return fallback;
-    }
-    return n;
-  }
-
-  /** Seconds (decimals allowed), returned in milliseconds. */
-  seconds(name: string, fallbackSeconds: number, min: number, max: number): number {
-    const raw = this.optStr(name);
-    if (raw === undefined) return fallbackSeconds * 1000;
-    const n = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw) || !Number.isFinite(n)) {
-      this.problems.push(`${name} must be a number of seconds, got ${JSON.stringify(raw)}`);
-      return fallbackSeconds * 1000;
-    }
-    if (n < min || n > max) {
-      this.problems.push(`${name} must be between ${min} and ${max} seconds, got ${n}`);
-      return fallbackSeconds * 1000;
-    }
-    return Math.round(n * 1000);
-  }
-
-  bool(name: string, fallback: boolean): boolean {
-    const raw = this.optStr(name)?.toLowerCase();
-    if (raw === undefined) return fallback;
-    if (['on', 'true', '1', 'yes'].includes(raw)) return true;
-    if (['off', 'false', '0', 'no'].includes(raw)) return false;
-    this.problems.push(`${name} must be on or off, got ${JSON.stringify(raw)}`);
-    return fallback;
-  }
-}
 
 function defaultIdentity(): string {
   return `${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -103,7 +44,7 @@ function defaultIdentity(): string {
  * ConfigError listing every problem.
  */
 export function loadConfig(env: Env): OperatorConfig {
-  const r = new Reader(env);
+  const r = new EnvReader(env);
 
   const watchNamespaces = [...new Set((r.optStr('WATCH_NAMESPACES') ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''))];
   for (const ns of watchNamespaces) {
@@ -129,8 +70,7 @@ export function loadConfig(env: Env): OperatorConfig {
   const backoffMaxMs = r.seconds('BACKOFF_MAX_SECONDS', 300, 0.01, 86_400);
   if (backoffBaseMs > backoffMaxMs) r.problems.push('BACKOFF_BASE_SECONDS must not exceed BACKOFF_MAX_SECONDS');
 
-  const logLevel = r.str('LOG_LEVEL', 'info');
-  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const logLevel = r.logLevel();
 
   const identity = r.optStr('POD_NAME') ?? defaultIdentity();
   if (identity.length > 253) r.problems.push('POD_NAME is too long to be a Lease holder identity (253 characters at most)');
