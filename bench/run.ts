@@ -1,8 +1,10 @@
-// npm run bench [-- --quick] [-- --only=query,pool,memory,sidecar]
+// npm run bench [-- --quick] [-- --only=query,pool,memory,sidecar,remediation]
+// `remediation` needs the local control plane (it starts it) and is not in the default set.
 // Prints figures and ratios against baselines measured in the same run. Never a test.
 import { benchMemory, printMemory } from './memory.ts';
 import { benchPool, printPool } from './pool.ts';
 import { benchQuery, printQuery } from './query.ts';
+import { benchRemediation, printRemediation } from './remediation.ts';
 import { benchSidecar, printSidecar } from './sidecar.ts';
 
 const args = process.argv.slice(2);
@@ -15,3 +17,4 @@ if (only.has('pool')) printPool(await benchPool(quick ? 50_000 : 300_000));
 if (only.has('query')) printQuery(await benchQuery(quick ? 3 : 8, quick ? 2 : 3));
 if (only.has('memory')) printMemory(await benchMemory());
 if (only.has('sidecar')) printSidecar(await benchSidecar(quick ? { sampleSeconds: 20, loadSeconds: 2, rounds: 4, podModeSeconds: 10 } : {}));
+if (only.has('remediation')) printRemediation(await benchRemediation({ trials: 20, defaultsTrials: quick ? 0 : 1 }));

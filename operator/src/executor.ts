@@ -140,17 +140,36 @@ export class Executor {
   }
 
   /**
+   * Evicts a pod through the Eviction API (never a delete): `evicted`, `blocked` (429: the
+   * PodDisruptionBudget does not allow it now), `gone` (404, or 409 when the name is another
+   * pod's now) or `failed` (anything else the API server refused).
+   */
+  async evict(namespace: string, name: string, uid?: string): Promise<{ result: 'evicted' | 'blocked' | 'gone' | 'failed'; message?: string }> {
+    this.guard();
+    try {
+      await this.o.client.evict(namespace, name, uid);
+      return { result: 'evicted' };
+    } catch (err) {
+      if (isKubeApiError(err, 429)) return { result: 'blocked', message: err.message };
+      if (isNotFound(err) || isKubeApiError(err, 409)) return { result: 'gone', message: err instanceof Error ? err.message : describeError(err) };
+      if (err instanceof KubeApiError && err.statusCode >= 400 && err.statusCode < 500) return { result: 'failed', message: err.message };
+      throw err;
+    }
+  }
+
+  /**
    * Writes status when it differs from the observed one; true if written. Right after a write
    * the cache may still hold the object as it was before it: the same status is then not
-   * written twice.
+   * written twice. `record` is for the record of an eviction already made: it is written even
+   * if leadership was lost meanwhile, since the next leader must know it happened.
    */
-  async writeStatus(arcd: ArcDeployment, status: ArcDeploymentStatus): Promise<boolean> {
+  async writeStatus(arcd: ArcDeployment, status: ArcDeploymentStatus, { record = false }: { record?: boolean } = {}): Promise<boolean> {
     const key = objectKey(arcd.metadata.namespace, arcd.metadata.name);
     const next = stableStringify(status);
     if (stableStringify(arcd.status ?? {}) === next) return false;
     const last = this.lastStatus.get(key);
     if (last !== undefined && last.basedOn === arcd.metadata.resourceVersion && last.status === next) return false;
-    this.guard();
+    if (!record) this.guard();
     try {
       await this.o.client.apply(
         RESOURCES.arcDeployment,

@@ -95,6 +95,22 @@ export interface KubeClient {
   patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T>;
   /** Server-side apply of `body` (which names itself). */
   apply<T extends KubeObject = KubeObject>(res: ResourceType, body: KubeObject, options: ApplyOptions): Promise<T>;
+  /**
+   * Evicts a pod through the Eviction API (policy/v1, pods/eviction), so that its
+   * PodDisruptionBudget is honoured: 429 when the budget does not allow it. With `uid` only that
+   * very pod is evicted (409 when the name now belongs to another).
+   */
+  evict(namespace: string, name: string, uid?: string): Promise<void>;
+}
+
+/** The policy/v1 Eviction body for a pod. */
+export function evictionBody(namespace: string, name: string, uid?: string): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'Eviction',
+    metadata: { name, namespace },
+    ...(uid === undefined ? {} : { deleteOptions: { preconditions: { uid } } }),
+  };
 }
 
 const CONTENT_TYPES: Record<PatchType | 'apply', string> = {
@@ -317,6 +333,10 @@ export class HttpKubeClient implements KubeClient {
 
   patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T> {
     return this.json<T>('PATCH', resourcePath(res, namespace, name), body, CONTENT_TYPES[type]);
+  }
+
+  async evict(namespace: string, name: string, uid?: string): Promise<void> {
+    await this.json<KubeObject>('POST', resourcePath(RESOURCES.pod, namespace, name, 'eviction'), evictionBody(namespace, name, uid));
   }
 
   apply<T extends KubeObject = KubeObject>(res: ResourceType, body: KubeObject, options: ApplyOptions): Promise<T> {

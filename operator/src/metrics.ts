@@ -12,6 +12,8 @@ export interface OperatorMetrics {
   readonly watchRestartsTotal: Counter<'resource' | 'reason'>;
   readonly eventsTotal: Counter<'type' | 'reason'>;
   readonly leaderTransitionsTotal: Counter<'event'>;
+  readonly remediationsTotal: Counter<'reason' | 'result'>;
+  readonly remediationLatency: Histogram<'reason'>;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaults?: boolean } = {}): OperatorMetrics {
@@ -57,6 +59,19 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       name: 'arc_operator_leader_transitions_total',
       help: 'Leadership changes of this instance (acquired, lost, released)',
       labelNames: ['event'],
+      registers,
+    }),
+    remediationsTotal: new Counter({
+      name: 'arc_operator_remediations_total',
+      help: 'Remediation decisions by pod condition reason and result (evicted, blocked = refused by the PodDisruptionBudget, gone, failed, dry_run, image_fault, rolled_back)',
+      labelNames: ['reason', 'result'],
+      registers,
+    }),
+    remediationLatency: new Histogram({
+      name: 'arc_operator_remediation_latency_seconds',
+      help: 'Time from a pod becoming a candidate (PoolHealthy False for unhealthySeconds) to its eviction call',
+      labelNames: ['reason'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
   };

@@ -213,6 +213,7 @@ export class Operator {
         this.log.info({ arcdeployment: key, why: outcome.why, retryInMs: delayMs }, 'waiting; will look again');
       } else {
         this.queue.forget(key);
+        if (outcome.requeue === 'after') this.queue.addAfter(key, outcome.delayMs);
       }
     } catch (err) {
       result = 'error';

@@ -643,6 +643,8 @@ export interface Observation {
   problems: readonly ApplyProblem[];
   /** Conditions decided elsewhere (remediation), merged as they are. */
   extraConditions?: readonly NewCondition[];
+  /** Degraded as remediation sees it (an image fault); a blocked rollout still wins. */
+  degradedOverride?: NewCondition;
 }
 
 export const CONDITION_AVAILABLE = 'Available';
@@ -755,6 +757,7 @@ function conditionsFor(o: Observation, spec: ResolvedSpec, counts: { ready: numb
 
   let degraded: NewCondition;
   if (blocked !== undefined) degraded = blocked;
+  else if (o.degradedOverride !== undefined) degraded = o.degradedOverride;
   else if (rollout.stalled !== undefined) degraded = { type: CONDITION_DEGRADED, status: 'True', reason: 'ProgressDeadlineExceeded', message: rollout.stalled };
   else if (counts.unhealthy.length > 0) {
     degraded = {
@@ -810,5 +813,6 @@ export function computeStatus(o: Observation, now: Date): ArcDeploymentStatus {
   };
   if (previous?.remediations !== undefined) status.remediations = previous.remediations.map((r) => ({ ...r }));
   if (previous?.lastRemediationTime !== undefined) status.lastRemediationTime = previous.lastRemediationTime;
+  if (previous?.remediationState !== undefined) status.remediationState = structuredClone(previous.remediationState);
   return status;
 }

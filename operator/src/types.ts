@@ -136,6 +136,21 @@ export interface RemediationRecord {
   message?: string;
 }
 
+/** Remediation state kept in status so that a restarted or new leader carries on (issue 6). */
+export interface RemediationState {
+  /** Evictions in the last hour (the maxPerHour window). */
+  evictionTimes?: string[];
+  /** A storm began (more unhealthy pods than stormThreshold); cleared at stormClearedTime. */
+  stormSince?: string;
+  stormClearedTime?: string;
+  /** The current spec.image carries a forbidden file (seen in a fresh pod). */
+  imageFault?: { image: string; file: string; pod: string; since: string };
+  /** The last service image that ran healthy on every pod. */
+  lastHealthyImage?: string;
+  /** The image the Deployment was rolled back to because of imageFault. */
+  rolledBackTo?: string;
+}
+
 export interface ArcDeploymentStatus {
   observedGeneration?: number;
   replicas?: number;
@@ -147,6 +162,7 @@ export interface ArcDeploymentStatus {
   conditions?: Condition[];
   remediations?: RemediationRecord[];
   lastRemediationTime?: string;
+  remediationState?: RemediationState;
 }
 
 export interface ObjectMeta {
@@ -221,7 +237,7 @@ export interface PodCondition {
 
 export interface ObservedPod extends KubeObject {
   spec?: { nodeName?: string; containers?: { name: string; image?: string }[] };
-  status?: { phase?: string; conditions?: PodCondition[] };
+  status?: { phase?: string; startTime?: string; conditions?: PodCondition[] };
 }
 
 export interface ObservedSecret extends KubeObject {

@@ -2,6 +2,7 @@
 // pure tests of leader election, informers and events. It keeps resourceVersions and refuses
 // stale updates (409) like the API server; watches are scripted by the test.
 import { KubeApiError, KubeTransportError } from '../../operator/src/errors.ts';
+import { RESOURCES } from '../../operator/src/kube.ts';
 import type { ApplyOptions, KubeClient, ListOptions, PatchType, ResourceType, WatchEvent, WatchOptions } from '../../operator/src/kube.ts';
 import type { KubeObject } from '../../operator/src/types.ts';
 
@@ -61,8 +62,12 @@ export class FakeKube implements KubeClient {
     return String(this.rv);
   }
 
+  /** Makes GETs of one resource fail as if the API server were unreachable. */
+  failGets: ResourceType | undefined;
+
   async get<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string): Promise<T | undefined> {
     this.check('get', res, name);
+    if (this.failGets?.plural === res.plural) throw new KubeTransportError(`get ${res.plural}: connect ECONNREFUSED 127.0.0.1:26443`);
     const o = this.objects.get(key(res, namespace, name));
     return o === undefined ? undefined : (structuredClone(o) as T);
   }
@@ -104,6 +109,19 @@ export class FakeKube implements KubeClient {
     const current = this.objects.get(key(res, namespace, name));
     if (current === undefined) throw new KubeApiError(404, 'NotFound', `${res.plural} "${name}" not found`, { method: 'PATCH', path: name });
     return structuredClone(this.put(res, mergePatch(current, body) as KubeObject)) as T;
+  }
+
+  /** Decides how an eviction ends (default: the pod gets a deletionTimestamp). */
+  evictScript: ((namespace: string, name: string) => void) | undefined;
+
+  async evict(namespace: string, name: string, uid?: string): Promise<void> {
+    const res = RESOURCES.pod;
+    this.check('evict', res, name);
+    this.evictScript?.(namespace, name);
+    const current = this.objects.get(key(res, namespace, name));
+    if (current === undefined) throw new KubeApiError(404, 'NotFound', `pods "${name}" not found`, { method: 'POST', path: name });
+    if (uid !== undefined && current.metadata?.uid !== uid) throw new KubeApiError(409, 'Conflict', 'Precondition failed: UID in precondition', { method: 'POST', path: name });
+    this.put(res, { ...current, metadata: { ...current.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' } });
   }
 
   async apply<T extends KubeObject = KubeObject>(res: ResourceType, body: KubeObject, options: ApplyOptions): Promise<T> {

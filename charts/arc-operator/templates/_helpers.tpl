@@ -1,0 +1,115 @@
+{{/* The chart name, or nameOverride. */}}
+{{- define "arc-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the objects: fullnameOverride, else <release>-<name> (or the release name when it
+already contains the name). 63 characters at most (DNS label).
+*/}}
+{{- define "arc-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart label value: <name>-<version>. */}}
+{{- define "arc-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "arc-operator.labels" -}}
+helm.sh/chart: {{ include "arc-operator.chart" . }}
+{{ include "arc-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: arc-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels: stable across upgrades (no chart version). */}}
+{{- define "arc-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "arc-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* The ServiceAccount the operator runs as. */}}
+{{- define "arc-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "arc-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The operator image: repository@digest or repository:tag (tag defaults to appVersion). */}}
+{{- define "arc-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The rules the operator needs in each namespace it watches: exactly the API calls operator/src
+makes (docs/operator.md "RBAC"). One definition for the ClusterRole and the per-namespace Roles.
+*/}}
+{{- define "arc-operator.watchRules" -}}
+# ArcDeployments: informers (list, watch); status written by server-side apply.
+- apiGroups: [arcops.dev]
+  resources: [arcdeployments]
+  verbs: [list, watch]
+- apiGroups: [arcops.dev]
+  resources: [arcdeployments/status]
+  verbs: [patch]
+# Owner references with blockOwnerDeletion need update on the owner's finalizers wherever the
+# OwnerReferencesPermissionEnforcement admission plugin is on.
+- apiGroups: [arcops.dev]
+  resources: [arcdeployments/finalizers]
+  verbs: [update]
+# Owned objects: informers (list, watch), a get before creating, server-side apply (patch; create
+# when the object is new; a rollback is an apply too) and a JSON patch to put back a list another
+# writer changed.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [""]
+  resources: [services, serviceaccounts, persistentvolumeclaims]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, list, watch, create, patch]
+# Pods: informer (list, watch). get and pods/status patch are what the sidecar's Role grants:
+# Kubernetes lets the operator grant only what it holds itself (no escalate or bind).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [pods/status]
+  verbs: [patch]
+# Remediation evicts through the Eviction API (the PodDisruptionBudget is honoured); it never
+# deletes a pod.
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
+# The API token Secret an ArcDeployment names: read by name only (no list, no watch).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Events on ArcDeployments (repeats bump the count with a merge patch).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

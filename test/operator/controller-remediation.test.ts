@@ -1,0 +1,151 @@
+// The controller's remediation half against an in-memory API (FakeKube): evictions go through
+// the Eviction API, a PDB refusal comes back with backoff, a pod about to become a candidate
+// brings the key back at that moment, a stale cache never causes a second eviction, and a
+// process that does not lead evicts nothing.
+import { describe, expect, it } from 'vitest';
+import { Controller } from '../../operator/src/controller.ts';
+import type { ObjectCache } from '../../operator/src/controller.ts';
+import { NotLeaderError, KubeApiError } from '../../operator/src/errors.ts';
+import { EventRecorder } from '../../operator/src/events.ts';
+import { Executor } from '../../operator/src/executor.ts';
+import { RESOURCES, resourceForKind } from '../../operator/src/kube.ts';
+import { createMetrics } from '../../operator/src/metrics.ts';
+import type { ArcDeployment, KubeObject, ObservedPod } from '../../operator/src/types.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { FakeKube } from './fake-kube.ts';
+import { arcDeployment, silentLogger } from './fixtures.ts';
+
+const T0 = Date.parse('2026-03-01T12:00:00Z');
+
+function podObject(name: string, falseSinceMs: number | undefined): KubeObject {
+  const since = new Date(falseSinceMs ?? T0 - 3_600_000).toISOString().replace('.000Z', 'Z');
+  return {
+    metadata: { name, namespace: 'team-a', uid: `uid-${name}`, creationTimestamp: '2026-03-01T10:00:00Z', labels: { 'app.kubernetes.io/instance': 'demo' } },
+    spec: { containers: [{ name: 'arc', image: 'img:1' }] },
+    status: {
+      phase: 'Running',
+      startTime: '2026-03-01T10:00:00Z',
+      conditions: [
+        { type: 'Ready', status: falseSinceMs === undefined ? 'True' : 'False' },
+        { type: 'arcops.dev/PoolHealthy', status: falseSinceMs === undefined ? 'True' : 'False', reason: falseSinceMs === undefined ? 'Healthy' : 'PoolExhausted', message: 'exhausted', lastTransitionTime: since },
+      ],
+    },
+  };
+}
+
+function setup({ leader = true, stalePods = false } = {}) {
+  const kube = new FakeKube();
+  const clock = new FakeClock();
+  clock.set(T0);
+  kube.put(RESOURCES.arcDeployment, arcDeployment({ replicas: 3, remediation: { unhealthySeconds: 30 } }));
+  kube.put(RESOURCES.secret, { metadata: { name: 'arc-tokens', namespace: 'team-a' }, data: { tokens: Buffer.from('token-one-123\n').toString('base64') } });
+  const listPods = (): ObservedPod[] => [...kube.objects.values()].filter((o) => o.kind === 'Pod');
+  let snapshot: ObservedPod[] | undefined;
+  const cache: ObjectCache = {
+    arcDeployment: (ns, name) => kube.read(RESOURCES.arcDeployment, ns, name) as ArcDeployment | undefined,
+    get: (kind, ns, name) => kube.read(resourceForKind(kind), ns, name),
+    // A stale cache keeps showing the pods as they were at the first look.
+    pods: () => (stalePods ? (snapshot ??= structuredClone(listPods())) : listPods()),
+  };
+  const state = { leader };
+  const metrics = createMetrics(undefined, { defaults: false });
+  const controller = new Controller({
+    client: kube,
+    cache,
+    executor: new Executor({ client: kube, logger: silentLogger, mayWrite: () => state.leader }),
+    events: new EventRecorder({ client: kube, clock, logger: silentLogger, instance: 'op' }),
+    clock,
+    logger: silentLogger,
+    metrics,
+  });
+  const evictions = (): string[] => kube.calls.filter((c) => c.method === 'evict').map((c) => c.name ?? '');
+  const arcd = (): ArcDeployment => kube.read(RESOURCES.arcDeployment, 'team-a', 'demo') as ArcDeployment;
+  const events = (): { reason: string; kind: string }[] =>
+    [...kube.objects.values()].filter((o) => o.kind === 'Event').map((e) => ({ reason: e['reason'] as string, kind: (e['involvedObject'] as { kind: string }).kind }));
+  return { kube, clock, controller, evictions, arcd, events, metrics, state };
+}
+
+async function counterValue(t: ReturnType<typeof setup>, labels: Record<string, string>): Promise<number> {
+  const { values } = await t.metrics.remediationsTotal.get();
+  return values.filter((v) => Object.entries(labels).every(([k, w]) => v.labels[k as 'reason' | 'result'] === w)).reduce((s, v) => s + v.value, 0);
+}
+
+describe('Controller: remediation', () => {
+  it('evicts a candidate through the Eviction API and reports it in status, Events and metrics', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a']);
+    expect(t.arcd().status?.remediations).toMatchObject([{ action: 'Evict', pod: 'a', reason: 'PoolExhausted', result: 'Evicted' }]);
+    expect(t.arcd().status?.lastRemediationTime).toBe('2026-03-01T12:00:00Z');
+    expect(t.arcd().status?.remediationState?.evictionTimes).toEqual(['2026-03-01T12:00:00Z']);
+    expect(t.events()).toEqual(expect.arrayContaining([{ reason: 'Evicted', kind: 'ArcDeployment' }, { reason: 'Evicted', kind: 'Pod' }]));
+    expect(await counterValue(t, { reason: 'PoolExhausted', result: 'evicted' })).toBe(1);
+    const latency = await t.metrics.remediationLatency.get();
+    expect(latency.values.find((v) => v.metricName === 'arc_operator_remediation_latency_seconds_sum')?.value).toBe(10);
+
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a']);
+  });
+
+  it('never evicts twice while the cache still shows the evicted pod as live', async () => {
+    const t = setup({ stalePods: true });
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    t.kube.put(RESOURCES.pod, podObject('d', undefined));
+    t.kube.put(RESOURCES.pod, podObject('e', undefined));
+    await t.controller.reconcile('team-a/demo');
+    await t.controller.reconcile('team-a/demo');
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a']);
+  });
+
+  it('brings the key back when a pod becomes a candidate', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 12_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'after', delayMs: 18_000 });
+    expect(t.evictions()).toEqual([]);
+  });
+
+  it('a PodDisruptionBudget refusal (429) comes back with backoff, is recorded once and never forced', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    t.kube.evictScript = () => {
+      throw new KubeApiError(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', { method: 'POST', path: 'a' });
+    };
+    expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'backoff', why: 'EvictionBlocked' });
+    expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'backoff', why: 'EvictionBlocked' });
+    expect(t.evictions()).toEqual(['a', 'a']);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Blocked' }]);
+    expect(t.arcd().status?.remediationState?.evictionTimes ?? []).toEqual([]);
+    expect(await counterValue(t, { result: 'blocked' })).toBe(2);
+  });
+
+  it('keeps the record of an eviction when the rest of the pass fails', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    t.kube.failGets = RESOURCES.secret;
+    await expect(t.controller.reconcile('team-a/demo')).rejects.toThrow(/ECONNREFUSED/);
+    expect(t.evictions()).toEqual(['a']);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicted' }]);
+    expect(t.arcd().status?.remediationState?.evictionTimes).toHaveLength(1);
+  });
+
+  it('evicts nothing when it does not lead', async () => {
+    const t = setup({ leader: false });
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    await expect(t.controller.reconcile('team-a/demo')).rejects.toBeInstanceOf(NotLeaderError);
+    expect(t.evictions()).toEqual([]);
+  });
+});
