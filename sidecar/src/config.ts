@@ -57,6 +57,11 @@ export interface SidecarConfig {
   readonly conditionRefreshMs: number;
   /** KUBECONFIG; undefined means in-cluster credentials. */
   readonly kubeconfigPath: string | undefined;
+  /** In-cluster API server (KUBERNETES_SERVICE_HOST/PORT, set by the kubelet in every pod). */
+  readonly kubernetesServiceHost: string | undefined;
+  readonly kubernetesServicePort: number;
+  /** Where the pod's ServiceAccount token and CA are mounted (SERVICE_ACCOUNT_DIR). */
+  readonly serviceAccountDir: string;
   readonly logLevel: string;
 }
 
@@ -192,6 +197,9 @@ export function loadConfig(env: Env, cwd = '.'): SidecarConfig {
     podNamespace,
     conditionRefreshMs: r.seconds('CONDITION_REFRESH_SECONDS', 300, 1, 86_400),
     kubeconfigPath: r.optStr('KUBECONFIG'),
+    kubernetesServiceHost: r.optStr('KUBERNETES_SERVICE_HOST'),
+    kubernetesServicePort: r.int('KUBERNETES_SERVICE_PORT', 443, 1, 65535),
+    serviceAccountDir: r.str('SERVICE_ACCOUNT_DIR', '/var/run/secrets/kubernetes.io/serviceaccount'),
     logLevel,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

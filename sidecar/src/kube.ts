@@ -13,9 +13,9 @@ import {
   type V1PodCondition,
 } from '@kubernetes/client-node';
 import type { PodConditionApi } from './condition.ts';
+import { FIELD_MANAGER } from './field-manager.ts';
 
-/** Field manager recorded in managedFields for the sidecar's writes. */
-export const FIELD_MANAGER = 'arc-sidecar';
+export { FIELD_MANAGER } from './field-manager.ts';
 
 /** KUBECONFIG when given, else the pod's in-cluster ServiceAccount credentials. */
 export function loadKubeConfig(kubeconfigPath: string | undefined): KubeConfig {

@@ -37,6 +37,15 @@ export interface Sidecar {
 
 async function conditionApi(config: SidecarConfig, deps: SidecarDeps, namespace: string, name: string): Promise<PodConditionApi> {
   if (deps.conditionApi !== undefined) return deps.conditionApi;
+  if (deps.kubeConfig === undefined && config.kubeconfigPath === undefined && config.kubernetesServiceHost !== undefined) {
+    // In a pod: two plain HTTPS calls with the pod's ServiceAccount, no client library.
+    const { inClusterPodConditionApi } = await import('./incluster.ts');
+    return inClusterPodConditionApi(
+      { host: config.kubernetesServiceHost, port: config.kubernetesServicePort, serviceAccountDir: config.serviceAccountDir },
+      namespace,
+      name,
+    );
+  }
   // Loaded only here: the Kubernetes client is most of the sidecar's memory.
   const kube = await import('./kube.ts');
   return kube.kubePodConditionApi(deps.kubeConfig ?? kube.loadKubeConfig(config.kubeconfigPath), namespace, name);
