@@ -1,0 +1,34 @@
+// Preloaded into the operator child by bench/scale.ts (`node --import ./bench/scale-probe.ts`):
+// counts every HTTP request the process sends (the operator talks to the API server through
+// node:https, which publishes `http.client.request.start`) by verb and resource, and writes the
+// counts as JSON to ARC_SCALE_PROBE_FILE twice a second. The operator's own metrics count
+// applies and status writes but not reads, so this is how the bench gets requests per reconcile
+// without touching the operator. Never loaded by the operator in production.
+import { subscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import { writeFileSync } from 'node:fs';
+
+const file = process.env['ARC_SCALE_PROBE_FILE'];
+const counts: Record<string, number> = {};
+
+/** `GET pods`, `PATCH arcdeployments/status`, `WATCH deployments`, ... */
+function key(req: ClientRequest): string {
+  const [path = '', query = ''] = req.path.split('?');
+  const parts = path.split('/').filter((p) => p !== '');
+  const ns = parts.indexOf('namespaces');
+  // /api/v1/namespaces/NS/pods/NAME/status or /apis/G/V/namespaces/NS/RES[/NAME[/SUB]]
+  const rest = ns >= 0 ? parts.slice(ns + 2) : parts.slice(parts[0] === 'api' ? 2 : 3);
+  const resource = rest.length >= 3 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? '?');
+  const verb = req.method === 'GET' && /(^|&)watch=(true|1)/.test(query) ? 'WATCH' : req.method;
+  return `${verb} ${resource}`;
+}
+
+if (file !== undefined) {
+  subscribe('http.client.request.start', (message) => {
+    const k = key((message as { request: ClientRequest }).request);
+    counts[k] = (counts[k] ?? 0) + 1;
+  });
+  const flush = (): void => writeFileSync(file, JSON.stringify(counts));
+  setInterval(flush, 500).unref();
+  process.once('exit', flush);
+}
