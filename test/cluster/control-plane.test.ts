@@ -8,7 +8,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
-  ApiException,
   ApiextensionsV1Api,
   AppsV1Api,
   AuthenticationV1Api,
@@ -23,7 +22,7 @@ import {
 } from '@kubernetes/client-node';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, kubeconfigPath, useTestNamespace } from './namespace.ts';
+import { eventually, kubeconfigPath, refusal, useTestNamespace } from './namespace.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const pinnedK8s = /^ARC_K8S_VERSION=(\S+)$/m.exec(readFileSync(join(repoRoot, 'hack/cluster/versions.env'), 'utf8'))?.[1];
@@ -31,27 +30,6 @@ const run = promisify(execFile);
 
 const ns = useTestNamespace('control-plane');
 
-/** Awaits a call that must fail with an API error and returns that error. */
-async function apiError(call: Promise<unknown>): Promise<{ code: number; text: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof ApiException) {
-      // The body is the API server's Status object; its message is what kubectl would print.
-      const body: unknown = error.body;
-      const raw = typeof body === 'string' ? body : JSON.stringify(body);
-      try {
-        const status = JSON.parse(raw) as { message?: unknown };
-        if (typeof status.message === 'string') return { code: error.code, text: status.message };
-      } catch {
-        // not JSON: keep the raw body
-      }
-      return { code: error.code, text: raw };
-    }
-    throw error;
-  }
-  throw new Error('the API server accepted a request that it should have refused');
-}
 
 function isReady(pod: V1Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -167,18 +145,18 @@ describe('CustomResourceDefinitions with CEL validation', () => {
       custom.createNamespacedCustomObject({ group, version: 'v1', namespace: ns.name, plural: 'widgets', body: widget('good', 1, 3) }),
     );
 
-    const refused = await apiError(
+    const refused = await refusal(
       custom.createNamespacedCustomObject({ group, version: 'v1', namespace: ns.name, plural: 'widgets', body: widget('bad', 5, 2) }),
     );
     expect(refused.code).toBe(422);
-    expect(refused.text).toContain('minReplicas must not exceed maxReplicas');
+    expect(refused.message).toContain('minReplicas must not exceed maxReplicas');
 
     // Schema validation too (not only CEL): a negative count is refused.
-    const negative = await apiError(
+    const negative = await refusal(
       custom.createNamespacedCustomObject({ group, version: 'v1', namespace: ns.name, plural: 'widgets', body: widget('neg', -1, 2) }),
     );
     expect(negative.code).toBe(422);
-    expect(negative.text).toMatch(/minReplicas.*should be greater than or equal to 0/);
+    expect(negative.message).toMatch(/minReplicas.*should be greater than or equal to 0/);
 
     const list = (await custom.listNamespacedCustomObject({ group, version: 'v1', namespace: ns.name, plural: 'widgets' })) as {
       items: { metadata: { name: string } }[];
@@ -243,9 +221,9 @@ describe('workloads on kwok nodes', () => {
         namespace: ns.name,
         body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: podName, namespace: ns.name } },
       });
-    const refused = await apiError(evict(victim!));
+    const refused = await refusal(evict(victim!));
     expect(refused.code).toBe(429);
-    expect(refused.text).toContain('disruption budget');
+    expect(refused.message).toContain('disruption budget');
     // Refused means refused: the pod is still there.
     expect((await pods()).map((p) => p.metadata?.name)).toContain(victim);
 
@@ -313,8 +291,8 @@ describe('workloads on kwok nodes', () => {
     await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'dependent', ownerReferences }, stringData: { k: 'v' } } });
     await core.deleteNamespacedConfigMap({ name: 'owner', namespace: ns.name, propagationPolicy: 'Background' });
     await eventually('the dependent ConfigMap and Secret to be collected', async () => {
-      const cm = await apiError(core.readNamespacedConfigMap({ name: 'dependent', namespace: ns.name })).catch(() => undefined);
-      const secret = await apiError(core.readNamespacedSecret({ name: 'dependent', namespace: ns.name })).catch(() => undefined);
+      const cm = await refusal(core.readNamespacedConfigMap({ name: 'dependent', namespace: ns.name })).catch(() => undefined);
+      const secret = await refusal(core.readNamespacedSecret({ name: 'dependent', namespace: ns.name })).catch(() => undefined);
       return cm?.code === 404 && secret?.code === 404;
     });
 
@@ -381,14 +359,14 @@ describe('RBAC', () => {
     expect(visible).toContain('visible');
 
     // Refused: writing ConfigMaps, reading Secrets, deleting pods, and anything in kube-system.
-    const writes = await apiError(readerCore.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'nope' } } }));
+    const writes = await refusal(readerCore.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'nope' } } }));
     expect(writes.code).toBe(403);
-    expect(writes.text).toContain(`"system:serviceaccount:${ns.name}:reader" cannot create resource "configmaps"`);
-    const secrets = await apiError(readerCore.listNamespacedSecret({ namespace: ns.name }));
+    expect(writes.message).toContain(`"system:serviceaccount:${ns.name}:reader" cannot create resource "configmaps"`);
+    const secrets = await refusal(readerCore.listNamespacedSecret({ namespace: ns.name }));
     expect(secrets.code).toBe(403);
-    const deletes = await apiError(readerCore.deleteCollectionNamespacedPod({ namespace: ns.name }));
+    const deletes = await refusal(readerCore.deleteCollectionNamespacedPod({ namespace: ns.name }));
     expect(deletes.code).toBe(403);
-    const otherNamespace = await apiError(readerCore.listNamespacedConfigMap({ namespace: 'kube-system' }));
+    const otherNamespace = await refusal(readerCore.listNamespacedConfigMap({ namespace: 'kube-system' }));
     expect(otherNamespace.code).toBe(403);
 
     // A token that is not signed by this cluster is not a user at all (401).
@@ -399,7 +377,7 @@ describe('RBAC', () => {
       contexts: [{ name: 'forged', cluster: cluster.name, user: 'forged' }],
       currentContext: 'forged',
     });
-    const unauthenticated = await apiError(forged.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: ns.name }));
+    const unauthenticated = await refusal(forged.makeApiClient(CoreV1Api).listNamespacedConfigMap({ namespace: ns.name }));
     expect(unauthenticated.code).toBe(401);
   });
 });

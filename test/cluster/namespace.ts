@@ -7,7 +7,7 @@
 //     await core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'x' } } });
 //   });
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, inject } from 'vitest';
 
 /** Label put on every namespace made by useTestNamespace (handy to clean up after a crash). */
@@ -115,4 +115,25 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Awaits a call the API server must refuse; its HTTP code and message (what kubectl would print). */
+export async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof ApiException) {
+      const body: unknown = error.body;
+      const raw = typeof body === 'string' ? body : JSON.stringify(body);
+      try {
+        const status = JSON.parse(raw) as { message?: unknown };
+        if (typeof status.message === 'string') return { code: error.code, message: status.message };
+      } catch {
+        // not JSON
+      }
+      return { code: error.code, message: raw };
+    }
+    throw error;
+  }
+  throw new Error('the API server accepted what it should have refused');
 }

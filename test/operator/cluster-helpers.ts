@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import { createMetrics } from '../../operator/src/metrics.ts';
 import type { OperatorMetrics } from '../../operator/src/metrics.ts';
 import { Operator } from '../../operator/src/operator.ts';
 import { eventually, kubeconfigPath } from '../cluster/namespace.ts';
+export { refusal } from '../cluster/namespace.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const run = promisify(execFile);
@@ -48,27 +49,6 @@ export async function installCrd(): Promise<void> {
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/arcdeployments.arcops.dev']);
   // The new resource's handler can need a moment after Established.
   await eventually('ArcDeployments to be served', () => kubectl(['get', 'arcdeployments', '-A', '-o', 'name']).then(() => true));
-}
-
-/** The API server's message of a refused call (what kubectl would print), with its HTTP code. */
-export async function refusal(call: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof ApiException) {
-      const body: unknown = error.body;
-      const raw = typeof body === 'string' ? body : JSON.stringify(body);
-      try {
-        const status = JSON.parse(raw) as { message?: unknown };
-        if (typeof status.message === 'string') return { code: error.code, message: status.message };
-      } catch {
-        // not JSON
-      }
-      return { code: error.code, message: raw };
-    }
-    throw error;
-  }
-  throw new Error('the API server accepted what it should have refused');
 }
 
 export interface RunningOperator {

@@ -16,6 +16,7 @@ import { realClock } from '../../sidecar/src/clock.ts';
 import { ConditionWriter } from '../../sidecar/src/condition.ts';
 import { FIELD_MANAGER, kubePodConditionApi } from '../../sidecar/src/kube.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { createSidecarServiceAccount } from './service-account.ts';
 import { type RunningService, startService } from '../support/service.ts';
 import { closeServiceForcefully, FAST, type RunningSidecar, startSidecar, waitForReason } from '../support/sidecar.ts';
 
@@ -90,29 +91,7 @@ async function apiCode(call: Promise<unknown>): Promise<number> {
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'arc-sidecar-cluster-'));
-  const core = ns.kc.makeApiClient(CoreV1Api);
-  const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: SA } } });
-  // Less than the chart grants (get/patch on pods and pods/status): exactly what the sidecar
-  // uses, get on pods and patch on pods/status, so the chart's Role is proven sufficient too.
-  await rbac.createNamespacedRole({
-    namespace: ns.name,
-    body: {
-      metadata: { name: SA },
-      rules: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-        { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-      ],
-    },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns.name,
-    body: {
-      metadata: { name: SA },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SA },
-      subjects: [{ kind: 'ServiceAccount', name: SA, namespace: ns.name }],
-    },
-  });
+  await createSidecarServiceAccount(ns.kc, ns.name, SA);
   sidecarKc = await serviceAccountKubeConfig();
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

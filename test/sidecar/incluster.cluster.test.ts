@@ -7,10 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POOL_HEALTHY_CONDITION } from '@arcops/common';
-import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inClusterPodConditionApi, KubeApiError } from '../../sidecar/src/incluster.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { createSidecarServiceAccount } from './service-account.ts';
 import { type RunningService, startService } from '../support/service.ts';
 
 const ns = useTestNamespace('sidecar-incluster');
@@ -34,22 +35,7 @@ function readPod(name: string): Promise<V1Pod> {
 
 beforeAll(async () => {
   const core = ns.kc.makeApiClient(CoreV1Api);
-  const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
-  await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: SA } } });
-  await rbac.createNamespacedRole({
-    namespace: ns.name,
-    body: {
-      metadata: { name: SA },
-      rules: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-        { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-      ],
-    },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace: ns.name,
-    body: { metadata: { name: SA }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SA }, subjects: [{ kind: 'ServiceAccount', name: SA, namespace: ns.name }] },
-  });
+  await createSidecarServiceAccount(ns.kc, ns.name, SA);
   const token = (await core.createNamespacedServiceAccountToken({ name: SA, namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status?.token;
   const cluster = ns.kc.getCurrentCluster()!;
   const url = new URL(cluster.server);
