@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { ServiceConfig } from './config.ts';
@@ -101,14 +101,6 @@ function containsParquet(dir: string, depth: number): boolean {
     if (entry.isDirectory() && containsParquet(join(dir, entry.name), depth - 1)) return true;
   }
   return false;
-}
-
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** Connections of one DuckDB instance for the pool. */

@@ -434,11 +434,6 @@ export class DuckDBConnectionPool<C> {
     return this.slots.filter((s) => s.state === 'idle' || s.state === 'busy').length;
   }
 
-  /** Connections currently lent out, for shutdown (e.g. to interrupt their queries). */
-  busyConnections(): C[] {
-    return this.slots.filter((s) => s.state === 'busy' && s.conn !== undefined).map((s) => s.conn as C);
-  }
-
   get isClosed(): boolean {
     return this.closed;
   }
