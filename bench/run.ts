@@ -5,6 +5,7 @@
 import { benchMemory, printMemory } from './memory.ts';
 import { benchPool, printPool } from './pool.ts';
 import { benchQuery, printQuery } from './query.ts';
+import { benchQueryPath, printQueryPath } from './query-path.ts';
 import { benchRemediation, printRemediation } from './remediation.ts';
 import { benchScale, printScale } from './scale.ts';
 import { benchSidecar, printSidecar } from './sidecar.ts';
@@ -16,7 +17,10 @@ const only = new Set((onlyArg ?? 'query,pool,memory,sidecar').split(','));
 
 console.log(`arc-operator benchmarks (${quick ? 'quick' : 'full'}) on ${process.version}, ${new Date().toISOString()}`);
 if (only.has('pool')) printPool(await benchPool(quick ? 50_000 : 300_000));
-if (only.has('query')) printQuery(await benchQuery(quick ? 3 : 8, quick ? 2 : 3));
+if (only.has('query')) {
+  printQueryPath(await benchQueryPath(quick ? 5_000 : 20_000, quick ? 2 : 3));
+  printQuery(await benchQuery(quick ? 3 : 8, quick ? 2 : 3));
+}
 if (only.has('memory')) printMemory(await benchMemory());
 if (only.has('sidecar')) printSidecar(await benchSidecar(quick ? { sampleSeconds: 20, loadSeconds: 2, rounds: 4, podModeSeconds: 10 } : {}));
 if (only.has('remediation')) printRemediation(await benchRemediation({ trials: 20, defaultsTrials: quick ? 0 : 1 }));
