@@ -2,10 +2,11 @@
 // `SELECT 1` throughput with and without the sidecar probing it. Prints figures and ratios;
 // never asserts on wall-clock. Run alone: node --conditions=arc-source bench/sidecar.ts [--quick]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { BENCH_TOKEN, type Child, cpuSeconds, fmt, load, type LoadResult, ROOT, startChild, startService } from './support.ts';
 
 export interface SidecarBenchOptions {
@@ -14,7 +15,7 @@ export interface SidecarBenchOptions {
   /** Length of each throughput run, and how many with/without pairs (default 3 s x 10). */
   loadSeconds?: number;
   rounds?: number;
-  /** How long to sample the sidecar in pod mode (client-node loaded), default 20 s. */
+  /** How long to sample the sidecar in pod mode (in-cluster credentials, TLS loaded), default 20 s. */
   podModeSeconds?: number;
 }
 
@@ -80,16 +81,38 @@ async function sample(pid: number, seconds: number, everyMs = 5000): Promise<Pro
   return { cpuPercent, rssMb: last.rss, rssMaxMb: max, rssAnonMb: last.anon, rssFileMb: last.file, samples };
 }
 
-/** The production entry (compiled) when it builds, else the TypeScript source. */
-function sidecarEntry(): string[] {
-  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-  const built = spawnSync(process.execPath, [tsc, '-b', 'sidecar'], { cwd: ROOT, stdio: 'ignore' });
-  if (built.status === 0 && existsSync(join(ROOT, 'sidecar/dist/main.js'))) return ['sidecar/dist/main.js'];
-  return ['--conditions=arc-source', 'sidecar/src/main.ts'];
+/**
+ * The command the sidecar image runs: the Dockerfile's `sidecar` stage, its ENTRYPOINT (node and
+ * its flags) and ENV, with the script mapped from the image's WORKDIR (/app/sidecar) to
+ * sidecar/ here. Flags live in that one place; the bench reads them rather than copying them.
+ */
+export function imageCommand(dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')): { args: string[]; env: Record<string, string> } {
+  const lines = dockerfile.split('\n').filter((l) => !/^\s*#/.test(l));
+  const start = lines.findIndex((l) => /^FROM\s+\S+\s+AS\s+sidecar\s*$/i.test(l));
+  if (start < 0) throw new Error('Dockerfile: no "FROM ... AS sidecar" stage');
+  const end = lines.findIndex((l, i) => i > start && /^FROM\s/i.test(l));
+  const stage = lines.slice(start, end < 0 ? undefined : end);
+  const env: Record<string, string> = {};
+  for (const m of stage.join('\n').matchAll(/^ENV\s+(\w+)=(\S+)/gm)) env[m[1]!] = m[2]!;
+  const entry = stage.find((l) => /^ENTRYPOINT\s/.test(l));
+  const argv = entry === undefined ? [] : (JSON.parse(entry.replace(/^ENTRYPOINT\s+/, '')) as string[]);
+  if (argv[0] !== 'node' || argv.length < 2) throw new Error(`Dockerfile: the sidecar ENTRYPOINT is not ["node", ..., "<script>"]: ${entry}`);
+  return { args: [...argv.slice(1, -1), join('sidecar', argv.at(-1)!)], env };
 }
 
-function startSidecar(entry: string[], env: Record<string, string>): Promise<Child> {
-  return startChild(entry, { LOG_LEVEL: 'info', SIDECAR_HOST: '127.0.0.1', SIDECAR_PORT: '0', ...env }, (line) =>
+/** The production command (compiled, the image's flags); the TypeScript source if it does not build. */
+function sidecarEntry(): { args: string[]; env: Record<string, string> } {
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  const built = spawnSync(process.execPath, [tsc, '-b', 'sidecar'], { cwd: ROOT, stdio: 'ignore' });
+  if (built.status === 0 && existsSync(join(ROOT, 'sidecar/dist/main.js'))) return imageCommand();
+  console.warn('sidecar: tsc -b failed; measuring the TypeScript sources, which load the type stripper (more memory than the image)');
+  return { args: ['--conditions=arc-source', 'sidecar/src/main.ts'], env: {} };
+}
+
+function startSidecar(entry: { args: string[]; env: Record<string, string> }, env: Record<string, string>): Promise<Child> {
+  // The caller's NODE_OPTIONS would change what is measured, and its KUBECONFIG would switch pod
+  // mode to the client library: both cleared unless the image sets them.
+  return startChild(entry.args, { NODE_OPTIONS: '', KUBECONFIG: '', ...entry.env, LOG_LEVEL: 'info', SIDECAR_HOST: '127.0.0.1', SIDECAR_PORT: '0', ...env }, (line) =>
     line.includes('arc sidecar listening') ? /"address":"([^"]+)"/.exec(line)?.[1] : undefined,
   );
 }
@@ -199,20 +222,26 @@ export async function benchSidecar(options: SidecarBenchOptions = {}): Promise<S
     const amplified = await compare(target, busy, Math.max(2, Math.round(rounds / 2)), loadSeconds);
     await busy.stop();
 
-    // 3. Pod mode: POD_NAME/POD_NAMESPACE set, so the Kubernetes client is loaded and the writer
-    //    retries against an API server that does not answer (loopback, closed port).
-    const kubeconfig = join(tmp, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:${await closedPort()}\n    insecure-skip-tls-verify: true\n` +
-        `users:\n- name: u\n  user:\n    token: bench\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n`,
-    );
-    const podSidecar = await startSidecar(entry, { ...base, POD_NAME: 'bench-0', POD_NAMESPACE: 'bench', KUBECONFIG: kubeconfig });
+    // 3. Pod mode as in a pod: POD_NAME/POD_NAMESPACE and in-cluster credentials (a
+    //    ServiceAccount folder), so the condition writer loads node:https/TLS and retries
+    //    against an API server that does not answer (loopback, closed port).
+    const saDir = join(tmp, 'serviceaccount');
+    mkdirSync(saDir);
+    writeFileSync(join(saDir, 'token'), 'bench');
+    writeFileSync(join(saDir, 'ca.crt'), rootCertificates[0]!); // any well-formed CA certificate
+    const podSidecar = await startSidecar(entry, {
+      ...base,
+      POD_NAME: 'bench-0',
+      POD_NAMESPACE: 'bench',
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(await closedPort()),
+      SERVICE_ACCOUNT_DIR: saDir,
+    });
     children.push(podSidecar);
     const podMode = await sample(podSidecar.proc.pid!, podModeSeconds);
 
     return {
-      entry: entry.join(' '),
+      entry: entry.args.join(' '),
       local,
       podMode,
       scan: {
@@ -236,7 +265,7 @@ export function printSidecar(r: SidecarBench): void {
     `private ${fmt(f.rssAnonMb, 0)} MB + file-backed ${fmt(f.rssFileMb, 0)} MB)`;
   console.log(`Sidecar overhead (probe every 5 s, SCAN_ROOTS=proc:auto; ${r.entry})`);
   console.log(proc('local (no pod condition)', r.local));
-  console.log(proc('pod mode (Kubernetes client loaded)', r.podMode));
+  console.log(proc('pod mode (in-cluster credentials)', r.podMode));
   console.log(`  targets: RSS < 60 MB, CPU < 1 % of a core`);
   console.log(`  file scan: ${r.scan.entries} entries${r.scan.complete ? '' : ' (incomplete)'}, ${fmt(r.scan.secondsPerScan * 1000, 1)} ms per scan`);
   console.log(`  requests the sidecar sends to the service: ${fmt(r.probeRequestsPerSecond, 2)} per second`);

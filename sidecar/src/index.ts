@@ -1,4 +1,4 @@
-export { type AppDeps, buildApp } from './app.ts';
+export { type AppDeps, buildApp, type SidecarApp } from './app.ts';
 export * from './checks.ts';
 export { type Clock, realClock } from './clock.ts';
 export { ConditionWriter, type ConditionSnapshot, type PodConditionApi, type PoolCondition } from './condition.ts';

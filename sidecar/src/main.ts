@@ -17,7 +17,7 @@ try {
 }
 
 const logger = pino({ level: config.logLevel, base: { component: 'arc-sidecar' } });
-const sidecar = await createSidecar(config, { logger, metrics: createMetrics({ defaultMetrics: true }) });
+const sidecar = await createSidecar(config, { logger, metrics: createMetrics({ processMetrics: true }) });
 const address = await sidecar.app.listen({ port: config.port, host: config.host });
 sidecar.start();
 logger.info(

@@ -7,6 +7,7 @@ import { isPoolQueueFullError, isPoolWaitTimeoutError } from '@arcops/common';
 import type { CanaryOutcome, PoolSample, RuntimeSample } from './checks.ts';
 import { describeCause, serviceHttpError, serviceShapeError, serviceTimeoutError, serviceUnreachableError } from './errors.ts';
 import type { ProbeEndpoint } from './metrics.ts';
+import { http } from './node-http.ts';
 
 export interface Prober {
   readonly url: string;
@@ -25,7 +26,6 @@ export interface ProberOptions {
   token: string | undefined;
   timeoutMs: number;
   canaryTimeoutMs: number;
-  fetch?: typeof fetch;
   observe?: (endpoint: ProbeEndpoint, seconds: number, ok: boolean) => void;
   now?: () => number;
 }
@@ -136,8 +136,39 @@ interface Answer {
   text: string;
 }
 
+interface Send {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** One HTTP exchange on a fresh connection; rejects on a socket error, an abort or a redirect. */
+function exchange(url: string, init: Send, signal: AbortSignal): Promise<Answer> {
+  const client = url.startsWith('https:') ? process.getBuiltinModule('node:https') : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { method: init.method ?? 'GET', headers: init.headers, signal, agent: false }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400) {
+        // Never followed: the sidecar dials only the URL it is given.
+        res.resume();
+        reject(new Error('request failed', { cause: new Error(`unexpected redirect (HTTP ${status} to ${res.headers.location ?? '?'})`) }));
+        return;
+      }
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status, text }));
+      res.on('close', () => {
+        if (!res.complete) reject(new Error('request failed', { cause: new Error('the connection closed before the answer was complete') }));
+      });
+    });
+    // Wrapped so the reason reads as before (e.g. "ECONNREFUSED connect ECONNREFUSED 127.0.0.1:8000").
+    req.on('error', (err) => reject(new Error('request failed', { cause: err })));
+    req.end(init.body);
+  });
+}
+
 export function createHttpProber(options: ProberOptions): Prober {
-  const doFetch = options.fetch ?? fetch;
   const now = options.now ?? (() => performance.now());
   const base = options.baseUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -145,13 +176,12 @@ export function createHttpProber(options: ProberOptions): Prober {
   let shape: 'flat' | 'query-pool' | undefined;
   const closing = new AbortController();
 
-  async function request(path: string, timeoutMs: number, init: RequestInit = {}): Promise<Answer> {
+  async function request(path: string, timeoutMs: number, init: Send = {}): Promise<Answer> {
     const url = `${base}${path}`;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([deadline, closing.signal]);
     try {
-      const res = await doFetch(url, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) }, signal, redirect: 'error' });
-      return { status: res.status, text: await res.text() };
+      return await exchange(url, { ...init, headers: { ...headers, ...init.headers } }, signal);
     } catch (err) {
       if (deadline.aborted) throw serviceTimeoutError(url, timeoutMs);
       throw serviceUnreachableError(url, closing.signal.aborted ? new Error('the sidecar is shutting down') : err);

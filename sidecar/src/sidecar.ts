@@ -1,7 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.ts';
+import { buildApp, type SidecarApp } from './app.ts';
 import { type Clock, realClock } from './clock.ts';
 import { ConditionWriter, type PodConditionApi } from './condition.ts';
 import type { SidecarConfig } from './config.ts';
@@ -25,7 +24,7 @@ export interface SidecarDeps {
 }
 
 export interface Sidecar {
-  app: FastifyInstance;
+  app: SidecarApp;
   monitor: Monitor;
   condition: ConditionWriter | undefined;
   metrics: SidecarMetrics;
