@@ -2,10 +2,13 @@
 // and the ARC_*_PORT variables are honoured; started if needed, with enough kwok Nodes for the
 // pods unless ARC_CLUSTER_NODES says otherwise). The operator runs as a child process
 // (`node --conditions=arc-source operator/src/main.ts`) so its RSS and CPU can be read from /proc;
-// bench/scale-probe.ts is preloaded into it to count its API requests. Prints figures; asserts
-// nothing.
+// bench/scale-probe.ts is preloaded into it to count its API requests. It runs as in a pod: with
+// the V8 flags of the image (the operator stage's NODE_OPTIONS in the Dockerfile) and in-cluster
+// credentials (a ServiceAccount token bound to the chart's ClusterRole, the cluster CA, and
+// KUBERNETES_SERVICE_HOST/PORT pointing at the local API server); `--kubeconfig` runs it with the
+// cluster-admin kubeconfig instead. Prints figures; asserts nothing.
 //
-//   node --conditions=arc-source bench/scale.ts [--count N] [--replicas R] [--at-rest S] [--no-unhealthy]
+//   node --conditions=arc-source bench/scale.ts [--count N] [--replicas R] [--at-rest S] [--no-unhealthy] [--kubeconfig]
 //
 // 1. N ArcDeployments of R replicas are applied; kwok runs the pods; the bench stands in for the
 //    sidecars (it patches every Running pod's arcops.dev/PoolHealthy True through pods/status, in
@@ -17,12 +20,12 @@
 // 4. One pod's condition set False: time until its eviction (unhealthySeconds = 5).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ROOT, cpuSeconds, fmt, rssMb } from './support.ts';
 
@@ -44,7 +47,11 @@ export interface ScaleOptions {
   unhealthy?: boolean;
   /** Creates in flight at once (default 16). */
   concurrency?: number;
+  /** How the operator authenticates: as in a pod (default) or with the kubeconfig. */
+  credentials?: Credentials;
 }
+
+export type Credentials = 'in-cluster' | 'kubeconfig';
 
 interface Sample {
   t: number;
@@ -60,6 +67,8 @@ interface Usage {
 }
 
 export interface ScaleResult {
+  credentials: Credentials;
+  nodeOptions: string;
   count: number;
   replicas: number;
   nodes: number;
@@ -186,15 +195,55 @@ interface OperatorChild {
   stop(): Promise<void>;
 }
 
-async function startOperator(w: World, resyncSeconds: number): Promise<OperatorChild> {
+/** The operator image's NODE_OPTIONS (its Dockerfile stage), so the bench runs it with the same V8 flags. */
+export function imageNodeOptions(): string {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS operator$/m));
+  return /^ENV NODE_OPTIONS=(\S+)$/m.exec(stage.slice(0, stage.indexOf('ENTRYPOINT')))?.[1] ?? '';
+}
+
+const BENCH_SA = 'arc-operator';
+
+/**
+ * What a pod of the operator gets: a ServiceAccount bound to the chart's ClusterRole
+ * (deploy/rbac/cluster_role.yaml), its token and the cluster CA in a folder, and the API
+ * server's address; returns the operator's environment for it.
+ */
+async function inClusterEnv(w: World, dir: string): Promise<Record<string, string>> {
+  const kubectl = join(clusterDir(), 'bin', 'kubectl');
+  await run(kubectl, ['--kubeconfig', w.kubeconfig, 'apply', '--server-side', '--force-conflicts', '--field-manager=arc-bench', '-f', join(ROOT, 'deploy/rbac/cluster_role.yaml')]);
+  await w.core.createNamespacedServiceAccount({ namespace: w.namespace, body: { metadata: { name: BENCH_SA } } });
+  await w.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name: w.namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator' },
+      subjects: [{ kind: 'ServiceAccount', name: BENCH_SA, namespace: w.namespace }],
+    },
+  });
+  const token = (await w.core.createNamespacedServiceAccountToken({ name: BENCH_SA, namespace: w.namespace, body: { spec: { audiences: [], expirationSeconds: 4 * 3600 } } })).status?.token;
+  const cluster = w.kc.getCurrentCluster();
+  if (token === undefined || cluster?.caData === undefined) throw new Error('bench scale: no ServiceAccount token or no CA data in the kubeconfig');
+  const sa = join(dir, 'serviceaccount');
+  mkdirSync(sa);
+  writeFileSync(join(sa, 'token'), token);
+  writeFileSync(join(sa, 'ca.crt'), Buffer.from(cluster.caData, 'base64'));
+  writeFileSync(join(sa, 'namespace'), w.namespace);
+  const url = new URL(cluster.server);
+  return { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443', SERVICE_ACCOUNT_DIR: sa };
+}
+
+async function startOperator(w: World, resyncSeconds: number, credentials: Credentials, nodeOptions: string): Promise<OperatorChild> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'arc-scale-'));
   const probeFile = join(dir, 'requests.json');
+  const { KUBECONFIG: _kubeconfig, KUBERNETES_SERVICE_HOST: _host, NODE_OPTIONS: _nodeOptions, ...env } = process.env;
+  const access = credentials === 'kubeconfig' ? { KUBECONFIG: w.kubeconfig } : await inClusterEnv(w, dir);
   const proc = spawn(process.execPath, ['--conditions=arc-source', '--import', './bench/scale-probe.ts', 'operator/src/main.ts'], {
     cwd: ROOT,
     env: {
-      ...process.env,
-      KUBECONFIG: w.kubeconfig,
+      ...env,
+      ...access,
+      ...(nodeOptions === '' ? {} : { NODE_OPTIONS: nodeOptions }),
       WATCH_NAMESPACES: w.namespace,
       LEASE_NAMESPACE: w.namespace,
       // One instance; with election on, the Lease renewal (a write every 2 s) would blur the count.
@@ -318,44 +367,142 @@ async function setPool(w: World, pod: string, status: 'True' | 'False'): Promise
   );
 }
 
-/** Writes PoolHealthy True on every Running pod that has no such condition yet, in batches. */
+/**
+ * Writes PoolHealthy True on every Running pod that has no such condition yet, at most 16 patches
+ * in flight, as each pod's own sidecar would: one patch per pod. It learns of pods from a watch
+ * (a list of every pod each second would cost the API server far more than real sidecars do).
+ */
 function standInSidecars(w: World): { patches(): number; slow(): void; stop(): Promise<void> } {
   let running = true;
   let patched = 0;
-  let intervalMs = 1000;
-  const loop = (async () => {
+  const seen = new Set<string>();
+  const due: string[] = [];
+  let wake: (() => void) | undefined;
+  const consider = (p: V1Pod): void => {
+    const name = p.metadata?.name ?? '';
+    if (seen.has(name) || p.metadata?.deletionTimestamp !== undefined || p.status?.phase !== 'Running') return;
+    if (p.status.conditions?.some((c) => c.type === POOL)) return;
+    seen.add(name);
+    due.push(name);
+    wake?.();
+  };
+  let abort: AbortController | undefined;
+  const watchLoop = (async () => {
     while (running) {
-      try {
-        // resourceVersion 0: served from the API server's watch cache (cheap at 3000 pods).
-        const pods = (await w.core.listNamespacedPod({ namespace: w.namespace, labelSelector: MANAGED, resourceVersion: '0' })).items;
-        const due = pods.filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.phase === 'Running' && !p.status.conditions?.some((c) => c.type === POOL));
-        await pooled(due, 16, async (p) => {
-          await setPool(w, p.metadata?.name ?? '', 'True').then(() => patched++, () => undefined);
-        });
-      } catch {
-        // again
+      const list = await w.core.listNamespacedPod({ namespace: w.namespace, labelSelector: MANAGED, resourceVersion: '0' }).catch(() => undefined);
+      if (list === undefined) {
+        await sleep(1000);
+        continue;
       }
-      await sleep(intervalMs);
+      list.items.forEach(consider);
+      await new Promise<void>((resolve) => {
+        new Watch(w.kc)
+          .watch(
+            `/api/v1/namespaces/${w.namespace}/pods`,
+            { labelSelector: MANAGED, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+            (phase, obj: V1Pod) => {
+              if (phase === 'ADDED' || phase === 'MODIFIED') consider(obj);
+              if (phase === 'DELETED') seen.delete(obj.metadata?.name ?? '');
+            },
+            () => resolve(),
+          )
+          .then(
+            (a) => {
+              abort = a;
+              if (!running) a.abort();
+            },
+            () => resolve(),
+          );
+      });
+    }
+  })();
+  const patchLoop = (async () => {
+    while (running) {
+      if (due.length === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 1000);
+        });
+        wake = undefined;
+        continue;
+      }
+      const batch = due.splice(0, due.length);
+      await pooled(batch, 16, async (name) => {
+        await setPool(w, name, 'True').then(
+          () => patched++,
+          () => seen.delete(name), // not there yet or gone: the next event decides
+        );
+      });
     }
   })();
   return {
     patches: () => patched,
-    slow: () => {
-      intervalMs = 5000;
-    },
+    slow: () => undefined,
     async stop() {
       running = false;
-      await loop;
+      abort?.abort();
+      wake?.();
+      await Promise.all([watchLoop, patchLoop]);
     },
   };
 }
 
-async function allAvailable(w: World, count: number): Promise<boolean> {
-  const list = (await w.custom.listNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: w.namespace, plural: 'arcdeployments', resourceVersion: '0' })) as {
-    items: { status?: { conditions?: { type: string; status: string }[] } }[];
+/**
+ * Resolves when `count` ArcDeployments say Available=True, learnt from a watch (listing 1000
+ * ArcDeployments every second would load the API server the operator is measured against).
+ */
+async function allAvailable(w: World, count: number, timeoutMs: number): Promise<void> {
+  const available = new Set<string>();
+  type Arcd = { metadata?: { name?: string; resourceVersion?: string }; status?: { conditions?: { type: string; status: string }[] } };
+  const note = (a: Arcd): void => {
+    const name = a.metadata?.name ?? '';
+    if (a.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')) available.add(name);
+    else available.delete(name);
   };
-  const available = list.items.filter((a) => a.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')).length;
-  return available === count;
+  const path = `/apis/arcops.dev/v1alpha1/namespaces/${w.namespace}/arcdeployments`;
+  const end = Date.now() + timeoutMs;
+  while (available.size < count) {
+    if (Date.now() > end) throw new Error(`bench scale: timed out waiting for Available=True on ${count} ArcDeployments (${available.size})`);
+    const list = (await w.custom
+      .listNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: w.namespace, plural: 'arcdeployments', resourceVersion: '0' })
+      .catch(() => undefined)) as { items: Arcd[]; metadata?: { resourceVersion?: string } } | undefined;
+    if (list === undefined) {
+      await sleep(1000);
+      continue;
+    }
+    available.clear();
+    list.items.forEach(note);
+    if (available.size >= count) break;
+    await new Promise<void>((resolve) => {
+      let abort: AbortController | undefined;
+      let done = false;
+      const finish = (): void => {
+        done = true;
+        clearTimeout(timer);
+        abort?.abort();
+        resolve();
+      };
+      const timer = setTimeout(finish, Math.max(0, end - Date.now()));
+      new Watch(w.kc)
+        .watch(
+          path,
+          { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+          (phase, obj: Arcd) => {
+            if (phase === 'ADDED' || phase === 'MODIFIED') note(obj);
+            if (phase === 'DELETED') available.delete(obj.metadata?.name ?? '');
+            if (available.size >= count) finish();
+          },
+          () => finish(),
+        )
+        .then(
+          (a) => {
+            abort = a;
+            if (done) a.abort();
+          },
+          () => finish(),
+        );
+    });
+  }
 }
 
 /** resourceVersion of every ArcDeployment and every object it owns, by kind/name. */
@@ -470,8 +617,13 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
   const replicas = options.replicas ?? 3;
   const atRestSeconds = options.atRestSeconds ?? (count >= 1000 ? 60 : 30);
   const resyncSeconds = options.resyncSeconds ?? 60;
+  const credentials = options.credentials ?? 'in-cluster';
+  const nodeOptions = imageNodeOptions();
   const w = await world(count * replicas);
-  const op = await startOperator(w, resyncSeconds);
+  const op = await startOperator(w, resyncSeconds, credentials, nodeOptions).catch(async (err: unknown) => {
+    await cleanUp(w);
+    throw err;
+  });
   const s = sampler(op.pid);
   const standIn = standInSidecars(w);
   try {
@@ -480,7 +632,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const t0 = performance.now();
     await applyAll(w, count, replicas, options.concurrency ?? 16);
     const tApplied = performance.now();
-    await until(`Available=True on ${count} ArcDeployments`, () => allAvailable(w, count), 30 * 60_000, 1000);
+    await allAvailable(w, count, 30 * 60_000);
     const tConverged = performance.now();
     standIn.slow();
     const m1 = await op.metrics();
@@ -491,6 +643,8 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const resync = await measureResync(w, op, count, resyncSeconds);
     const eviction = options.unhealthy === false ? undefined : await measureEviction(w);
     return {
+      credentials,
+      nodeOptions,
       count,
       replicas,
       nodes: w.nodes,
@@ -512,8 +666,13 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     s.stop();
     await standIn.stop();
     await op.stop();
-    await w.core.deleteNamespace({ name: w.namespace }).catch(() => undefined);
+    await cleanUp(w);
   }
+}
+
+async function cleanUp(w: World): Promise<void> {
+  await w.kc.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: w.namespace }).catch(() => undefined);
+  await w.core.deleteNamespace({ name: w.namespace }).catch(() => undefined);
 }
 
 const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
@@ -521,6 +680,7 @@ const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
 export function printScale(r: ScaleResult): void {
   const pods = r.count * r.replicas;
   console.log(`\n== Operator at scale: ${r.count} ArcDeployments x ${r.replicas} replicas = ${pods} pods on ${r.nodes} kwok Nodes (operator as a child process) ==`);
+  console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (the image's), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
   console.log(`  converging: CPU avg ${fmt(r.converging.cpuAvgPct, 1)} % / max ${fmt(r.converging.cpuMaxPct, 1)} % of a core, RSS max ${fmt(r.converging.rssMaxMb, 0)} MB`);
@@ -549,7 +709,7 @@ function argValue(name: string): string | undefined {
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const num = (name: string): number | undefined => (argValue(name) === undefined ? undefined : Number(argValue(name)));
-  const opts: ScaleOptions = { unhealthy: !process.argv.includes('--no-unhealthy') };
+  const opts: ScaleOptions = { unhealthy: !process.argv.includes('--no-unhealthy'), credentials: process.argv.includes('--kubeconfig') ? 'kubeconfig' : 'in-cluster' };
   const count = num('--count');
   const replicas = num('--replicas');
   const atRest = num('--at-rest');

@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Env, EnvReader } from '@arcops/common';
+import { type Env, EnvReader, type InClusterSettings, SERVICE_ACCOUNT_DIR } from '@arcops/common';
 import { ConfigError } from './errors.ts';
 
 /** The operator's settings, read once from the environment (the only place env is read). */
 export interface OperatorConfig {
-  /** Path of a kubeconfig file; undefined = in-cluster credentials, else ~/.kube/config. */
+  /** Path of a kubeconfig file (KUBECONFIG); it wins over in-cluster credentials. */
   readonly kubeconfig: string | undefined;
+  /**
+   * The pod's ServiceAccount (KUBERNETES_SERVICE_HOST/PORT, SERVICE_ACCOUNT_DIR), when there is
+   * no KUBECONFIG and KUBERNETES_SERVICE_HOST is set; with neither, ~/.kube/config is used.
+   */
+  readonly inCluster: InClusterSettings | undefined;
   readonly metricsHost: string;
   readonly metricsPort: number;
   readonly leaderElection: boolean;
@@ -23,6 +28,8 @@ export interface OperatorConfig {
   /** Server-side timeout of one watch request; a watch silent for longer than this plus a grace is restarted. */
   readonly watchTimeoutMs: number;
   readonly workers: number;
+  /** How long what a read of a token Secret found is used again (0 = read it on every reconcile). */
+  readonly secretCacheMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   /** Global token bucket for retries: sustained rate and burst. */
@@ -75,8 +82,14 @@ export function loadConfig(env: Env): OperatorConfig {
   const identity = r.optStr('POD_NAME') ?? defaultIdentity();
   if (identity.length > 253) r.problems.push('POD_NAME is too long to be a Lease holder identity (253 characters at most)');
 
+  const kubeconfig = r.optStr('KUBECONFIG');
+  const serviceHost = r.optStr('KUBERNETES_SERVICE_HOST');
+  const servicePort = r.int('KUBERNETES_SERVICE_PORT', 443, 1, 65535);
+  const serviceAccountDir = r.str('SERVICE_ACCOUNT_DIR', SERVICE_ACCOUNT_DIR);
+
   const config: OperatorConfig = {
-    kubeconfig: r.optStr('KUBECONFIG'),
+    kubeconfig,
+    inCluster: kubeconfig === undefined && serviceHost !== undefined ? Object.freeze({ host: serviceHost, port: servicePort, serviceAccountDir }) : undefined,
     metricsHost: r.str('METRICS_HOST', '0.0.0.0'),
     metricsPort: r.int('METRICS_PORT', 8080, 0, 65535),
     leaderElection: r.bool('LEADER_ELECTION', true),
@@ -89,7 +102,8 @@ export function loadConfig(env: Env): OperatorConfig {
     watchNamespaces,
     resyncMs: r.seconds('RESYNC_SECONDS', 300, 1, 86_400),
     watchTimeoutMs: r.seconds('WATCH_TIMEOUT_SECONDS', 120, 1, 3600),
-    workers: r.int('WORKERS', 2, 1, 64),
+    workers: r.int('WORKERS', 8, 1, 64),
+    secretCacheMs: r.seconds('SECRET_CACHE_SECONDS', 10, 0, 3600),
     backoffBaseMs,
     backoffMaxMs,
     queueQps: r.int('QUEUE_QPS', 10, 1, 10_000),

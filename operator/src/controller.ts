@@ -2,24 +2,25 @@
 // Secret, plan the owned objects, let the executor apply what differs, and write the status
 // rebuilt from what was observed. Nothing here loops: a result says whether the key should come
 // back after a backoff (waiting on something the operator does not watch, like the Secret).
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
-import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { computeStatus, desiredObjects, resolveSpec } from './plan.ts';
 import type { ApplyProblem, SecretCheck } from './plan.ts';
-import { planRemediation, remediationStatus } from './remediation.ts';
+import { HISTORY_LIMIT, planRemediation, remediationStatus } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
 import type { Clock } from './queue.ts';
+import { SecretChecker } from './secrets.ts';
 import { ANNOTATION_CONFIG_HASH, splitKey } from './types.ts';
-import type { ArcDeployment, ArcDeploymentStatus, KubeObject, ObservedPod, ObservedSecret, RemediationRecord, RemediationState } from './types.ts';
+import type { ArcDeployment, ArcDeploymentStatus, KubeObject, ObservedPod, RemediationRecord, RemediationState } from './types.ts';
 
 /** What this process last wrote of remediation's status, until the cache shows it. */
 interface Remembered {
   basedOn: string | undefined;
+  /** The ArcDeployment it was written to (one deleted and made again is another). */
+  uid?: string | undefined;
   remediations?: RemediationRecord[];
   lastRemediationTime?: string;
   remediationState?: RemediationState;
@@ -37,6 +38,13 @@ interface Pass {
   now: Date;
   log: Logger;
 }
+
+/**
+ * Applied after the other owned objects, which are applied together: a RoleBinding after its Role
+ * (the API server only lets the operator bind a Role whose rules it can see it holds), the
+ * Deployment after its ServiceAccount (pods naming a missing one are refused).
+ */
+const APPLIED_SECOND: ReadonlySet<string | undefined> = new Set(['RoleBinding', 'Deployment']);
 
 /** How long a pod this process evicted is taken as going, if the cache does not show it. */
 const EVICTING_TTL_MS = 30_000;
@@ -69,21 +77,46 @@ export interface ControllerOptions {
   clock: Clock;
   logger: Logger;
   metrics?: OperatorMetrics;
-}
-
-/** Checks the token Secret and hashes its tokens (a new token must roll the pods). */
-async function checkSecret(client: KubeClient, arcd: ArcDeployment): Promise<{ check: SecretCheck; tokenHash?: string }> {
-  const spec = resolveSpec(arcd.spec);
-  const { name, key } = spec.apiTokenSecretRef;
-  const secret = await client.get<ObservedSecret>(RESOURCES.secret, arcd.metadata.namespace, name);
-  if (secret === undefined) return { check: { state: 'missing', name } };
-  const value = secret.data?.[key];
-  if (value === undefined || Buffer.from(value, 'base64').toString('utf8').trim() === '') return { check: { state: 'keyMissing', name, key } };
-  return { check: { state: 'ok' }, tokenHash: createHash('sha256').update(value).digest('hex').slice(0, 16) };
+  /** How long what a read of a token Secret found is used again (secrets.ts); default 0. */
+  secretCacheMs?: number;
 }
 
 function involved(arcd: ArcDeployment): KubeObject {
   return { apiVersion: arcd.apiVersion ?? 'arcops.dev/v1alpha1', kind: arcd.kind ?? 'ArcDeployment', metadata: arcd.metadata };
+}
+
+const recordKey = (r: RemediationRecord): string => `${r.time}|${r.action}|${r.pod ?? ''}|${r.result ?? ''}`;
+
+/** Each time as often as the list that has it most often holds it (two evictions in one second). */
+function unionTimes(a: readonly string[], b: readonly string[]): string[] {
+  const out = [...a];
+  const left = [...a];
+  for (const t of b) {
+    const i = left.indexOf(t);
+    if (i >= 0) left.splice(i, 1);
+    else out.push(t);
+  }
+  return out.sort();
+}
+
+/**
+ * The observed status plus the remediation records (and eviction times) this process wrote that
+ * it does not show yet; undefined when it shows them all. Records older than a full history's
+ * oldest were trimmed, not lost.
+ */
+function withUnseenRecords(observed: ArcDeploymentStatus, mine: Omit<Remembered, 'basedOn'>): ArcDeploymentStatus | undefined {
+  const history = observed.remediations ?? [];
+  const shown = new Set(history.map(recordKey));
+  const oldest = history.length >= HISTORY_LIMIT ? (history[0]?.time ?? '') : '';
+  const unseen = (mine.remediations ?? []).filter((r) => !shown.has(recordKey(r)) && r.time >= oldest);
+  if (unseen.length === 0) return undefined;
+  const lastRemediationTime = [observed.lastRemediationTime, mine.lastRemediationTime].filter((t) => t !== undefined).sort().pop();
+  return {
+    ...observed,
+    remediations: [...history, ...unseen].sort((x, y) => x.time.localeCompare(y.time)),
+    remediationState: { ...observed.remediationState, evictionTimes: unionTimes(observed.remediationState?.evictionTimes ?? [], mine.remediationState?.evictionTimes ?? []) },
+    ...(lastRemediationTime === undefined ? {} : { lastRemediationTime }),
+  };
 }
 
 export class Controller {
@@ -92,8 +125,11 @@ export class Controller {
   /** Per ArcDeployment: pods evicted by this process, and when. */
   private readonly evicting = new Map<string, Map<string, number>>();
 
+  private readonly secrets: SecretChecker;
+
   constructor(options: ControllerOptions) {
     this.o = options;
+    this.secrets = new SecretChecker({ client: options.client, clock: options.clock, ttlMs: options.secretCacheMs ?? 0 });
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -142,35 +178,37 @@ export class Controller {
     const { key, arcd, pods, plan, results, previous, now, log } = pass;
     const namespace = arcd.metadata.namespace;
     let deployment = pass.deployment;
-    const { check, tokenHash } = await checkSecret(this.o.client, arcd);
+    const ref = resolveSpec(arcd.spec).apiTokenSecretRef;
+    const { check, tokenHash } = await this.secrets.check(namespace, ref.name, ref.key);
     const problems: ApplyProblem[] = [];
     const specUnchanged = arcd.status?.observedGeneration === arcd.metadata.generation;
     const effective = plan.rollbackImage === undefined ? arcd : { ...arcd, spec: { ...arcd.spec, image: plan.rollbackImage } };
     const objects = desiredObjects(effective, tokenHash === undefined ? {} : { tokenHash });
-    for (const desired of objects) {
-      // Never roll pods onto a Secret that is not there: the Deployment waits for it.
-      if (desired.kind === 'Deployment' && check.state !== 'ok') continue;
-      const observed = this.o.cache.get(desired.kind, namespace, desired.metadata.name);
-      const outcome = await this.o.executor.applyObject(desired, observed, arcd.metadata.uid ?? '');
+    // Never roll pods onto a Secret that is not there: the Deployment waits for it.
+    const wanted = objects.filter((d) => d.kind !== 'Deployment' || check.state === 'ok');
+    // Objects missing from the cache are looked up all at once, before anything is applied.
+    const current = await Promise.all(wanted.map((d) => this.o.executor.lookUp(d, this.o.cache.get(d.kind, namespace, d.metadata.name))));
+    const pairs = wanted.map((desired, i) => ({ desired, current: current[i] }));
+    const outcomes = [
+      ...(await this.applyAll(pairs.filter((p) => !APPLIED_SECOND.has(p.desired.kind)), arcd)),
+      ...(await this.applyAll(pairs.filter((p) => APPLIED_SECOND.has(p.desired.kind)), arcd)),
+    ];
+    for (const outcome of outcomes) {
       this.o.metrics?.applyTotal.inc({ kind: outcome.kind, result: outcome.result });
-      // A rollback changes the Deployment with the spec unchanged: it is no drift (RolledBack says it).
-      if (!(plan.rollbackImage !== undefined && desired.kind === 'Deployment' && outcome.result === 'updated')) await this.report(arcd, outcome, specUnchanged, log);
       if (outcome.result === 'conflict') problems.push({ kind: outcome.kind, name: outcome.name, reason: 'ResourceConflict', message: outcome.message ?? '' });
       if (outcome.result === 'error') problems.push({ kind: outcome.kind, name: outcome.name, reason: 'ApplyFailed', message: outcome.message ?? '' });
-      if (desired.kind === 'Deployment' && outcome.object !== undefined) deployment = outcome.object;
-    }
-
-    if (check.state === 'missing') {
-      await this.o.events.record(involved(arcd), 'Warning', 'SecretNotFound', `Secret ${check.name} not found; the Deployment waits for it`);
-    } else if (check.state === 'keyMissing') {
-      await this.o.events.record(involved(arcd), 'Warning', 'SecretKeyNotFound', `Secret ${check.name} has no tokens under key "${check.key}"`);
+      if (outcome.kind === 'Deployment' && outcome.object !== undefined) deployment = outcome.object;
     }
 
     const status = computeStatus(
       { arcd, deployment, pods, secret: check, problems, extraConditions: plan.conditions, ...(plan.degraded === undefined ? {} : { degradedOverride: plan.degraded }) },
       now,
     );
-    await this.writeStatus(key, arcd, status, remediationStatus(previous, plan, results, now), results.length > 0);
+    // Events never fail a pass: they are recorded while the status is written.
+    await Promise.all([
+      this.recordPass(arcd, outcomes, check, plan.rollbackImage !== undefined, specUnchanged, log),
+      this.writeStatus(key, arcd, status, remediationStatus(previous, plan, results, now), results.length > 0),
+    ]);
 
     if (check.state !== 'ok') return { requeue: 'backoff', why: check.state === 'missing' ? 'SecretNotFound' : 'SecretKeyNotFound' };
     if (problems.length > 0) return { requeue: 'backoff', why: problems[0]?.reason ?? 'ApplyFailed' };
@@ -179,12 +217,44 @@ export class Controller {
     return { requeue: 'none' };
   }
 
-  /** Remediation's status as this process last wrote it when the cache does not show it yet. */
+  /** The Events of one pass: one Created naming every new object, updates, problems, the Secret's state. */
+  private async recordPass(arcd: ArcDeployment, outcomes: readonly ApplyOutcome[], check: SecretCheck, rollingBack: boolean, specUnchanged: boolean, log: Logger): Promise<void> {
+    // A rollback changes the Deployment with the spec unchanged: it is no drift (RolledBack says it).
+    const reported = outcomes.filter((o) => !(rollingBack && o.kind === 'Deployment' && o.result === 'updated'));
+    const created = outcomes.filter((o) => o.result === 'created');
+    await Promise.all([
+      ...reported.map((o) => this.report(arcd, o, specUnchanged, log)),
+      created.length === 0 ? undefined : this.o.events.record(involved(arcd), 'Normal', 'Created', `created ${created.map((o) => `${o.kind} ${o.name}`).join(', ')}`),
+      check.state === 'missing' ? this.o.events.record(involved(arcd), 'Warning', 'SecretNotFound', `Secret ${check.name} not found; the Deployment waits for it`) : undefined,
+      check.state === 'keyMissing' ? this.o.events.record(involved(arcd), 'Warning', 'SecretKeyNotFound', `Secret ${check.name} has no tokens under key "${check.key}"`) : undefined,
+    ]);
+  }
+
+  /**
+   * Applies independent objects at once (a reconcile waits for one round trip, not one per
+   * object); every apply runs to its end before the first failure, if any, is thrown.
+   */
+  private async applyAll(objects: readonly { desired: KubeObject; current: KubeObject | undefined }[], arcd: ArcDeployment): Promise<ApplyOutcome[]> {
+    const settled = await Promise.allSettled(objects.map((o) => this.o.executor.applyObject(o.desired, o.current, arcd.metadata.uid ?? '', { lookedUp: true })));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<ApplyOutcome>).value);
+  }
+
+  /**
+   * Remediation's status to build on: as this process last wrote it while the cache still shows
+   * the object it was computed from. Once the cache moved on it may show only an earlier write
+   * of ours (the watch delivers every version in turn, and more so after reconnecting): the
+   * records of what was done are kept until the cache shows them.
+   */
   private previousRemediation(key: string, arcd: ArcDeployment): Omit<Remembered, 'basedOn'> {
     const mine = this.remembered.get(key);
-    if (mine !== undefined && mine.basedOn === arcd.metadata.resourceVersion) return mine;
-    this.remembered.delete(key);
-    return arcd.status ?? {};
+    const observed = arcd.status ?? {};
+    if (mine === undefined) return observed;
+    if (mine.basedOn === arcd.metadata.resourceVersion) return mine;
+    const merged = mine.uid === arcd.metadata.uid ? withUnseenRecords(observed, mine) : undefined;
+    if (merged === undefined) this.remembered.delete(key);
+    return merged ?? observed;
   }
 
   /** Pods this process evicted that the cache still shows as live (for a few seconds at most). */
@@ -203,9 +273,18 @@ export class Controller {
     const next: ArcDeploymentStatus = { ...status, remediationState: fields.remediationState };
     if (fields.remediations !== undefined) next.remediations = fields.remediations;
     if (fields.lastRemediationTime !== undefined) next.lastRemediationTime = fields.lastRemediationTime;
-    if (await this.o.executor.writeStatus(arcd, next, { record })) {
+    let written: boolean;
+    try {
+      written = await this.o.executor.writeStatus(arcd, next, { record });
+    } catch (err) {
+      // The evictions happened all the same: the next pass builds on their record (while the
+      // ArcDeployment is unchanged) and writes it again, rather than forgetting them.
+      if (record) this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
+      throw err;
+    }
+    if (written) {
       this.o.metrics?.statusUpdatesTotal.inc();
-      this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, ...fields });
+      this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
     }
   }
 
@@ -253,8 +332,8 @@ export class Controller {
     const what = `${outcome.kind} ${outcome.name}`;
     switch (outcome.result) {
       case 'created':
+        // One Created Event per pass names them all (converge).
         log.info({ kind: outcome.kind, name: outcome.name }, 'created');
-        await this.o.events.record(involved(arcd), 'Normal', 'Created', `created ${what}`);
         return;
       case 'updated':
         if (specUnchanged && outcome.path?.endsWith(ANNOTATION_CONFIG_HASH)) {

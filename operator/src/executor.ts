@@ -54,14 +54,14 @@ export class Executor {
    * when the cache has nothing the API server is asked before creating, so an object that
    * exists without our labels is never taken over.
    */
-  async applyObject(desired: KubeObject, observed: KubeObject | undefined, ownerUid: string): Promise<ApplyOutcome> {
+  async applyObject(desired: KubeObject, observed: KubeObject | undefined, ownerUid: string, { lookedUp = false }: { lookedUp?: boolean } = {}): Promise<ApplyOutcome> {
     const kind = desired.kind ?? '?';
     const name = desired.metadata?.name ?? '?';
     const namespace = desired.metadata?.namespace ?? '';
     const res = resourceForKind(kind);
     let current = observed;
     let decision = decideApply(desired, current, ownerUid, this.fieldManager);
-    if (decision.action === 'create') {
+    if (decision.action === 'create' && !lookedUp) {
       current = await this.o.client.get(res, namespace, name);
       decision = decideApply(desired, current, ownerUid, this.fieldManager);
     }
@@ -101,6 +101,16 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /**
+   * What `applyObject` compares with: the cached object, or when the cache has none the API
+   * server's answer (undefined: it does not exist). For callers that look several objects up at
+   * once and then apply with `lookedUp`.
+   */
+  async lookUp(desired: KubeObject, observed: KubeObject | undefined): Promise<KubeObject | undefined> {
+    if (observed !== undefined) return observed;
+    return this.o.client.get(resourceForKind(desired.kind ?? '?'), desired.metadata?.namespace ?? '', desired.metadata?.name ?? '?');
   }
 
   private apply(res: ResourceType, desired: KubeObject): Promise<KubeObject> {

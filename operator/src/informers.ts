@@ -3,12 +3,15 @@
 // (410) is re-listed, a failed one is retried with backoff, and a watchdog aborts a watch that
 // has been silent for longer than the server could possibly keep it open. Event handlers only
 // turn objects into ArcDeployment keys for the work queue; an exception in one is logged and
-// never stops the watch.
+// never stops the watch. Each object is trimmed to what the controller reads before it is
+// stored (trim.ts).
 import type { Logger } from 'pino';
+import { malformedEvent } from './decode.ts';
 import { describeError, isKubeApiError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient, ResourceType, WatchEvent } from './kube.ts';
 import type { Clock } from './queue.ts';
+import { trimArcDeployment, trimOwned, trimPod } from './trim.ts';
 import { GROUP, KIND, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, APP_NAME, MANAGED_BY, objectKey } from './types.ts';
 import type { ArcDeployment, KubeObject, ObservedPod } from './types.ts';
 
@@ -33,6 +36,8 @@ export interface ReflectorOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   random?: () => number;
+  /** Applied to every listed or watched object before it is stored and handed on. */
+  transform?: (object: KubeObject) => KubeObject;
   onChange: (type: ChangeType, object: KubeObject) => void;
   onRestart?: (reason: RestartReason) => void;
 }
@@ -149,7 +154,8 @@ export class Reflector {
       namespace: this.o.namespace,
       ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
     });
-    const fresh = new Map(items.map((i) => [storeKey(i), i]));
+    const trim = this.o.transform ?? ((o: KubeObject) => o);
+    const fresh = new Map(items.map((i) => [storeKey(i), trim(i)]));
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);
@@ -169,7 +175,13 @@ export class Reflector {
 
   private handle(event: WatchEvent): void {
     this.lastActivity = this.o.clock.now();
-    const obj = event.object;
+    const problem = malformedEvent(event, this.o.resource.namespaced);
+    if (problem !== undefined) {
+      // What a typed decoder would refuse never reaches the cache (decode.ts); the watch goes on.
+      this.o.logger.warn({ resource: this.description, problem, event: JSON.stringify(event).slice(0, 500) }, 'malformed watch event skipped');
+      return;
+    }
+    const obj = this.o.transform === undefined || event.type === 'BOOKMARK' ? event.object : this.o.transform(event.object);
     const rv = obj.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (event.type === 'BOOKMARK') return;
@@ -286,12 +298,12 @@ export class Informers {
   constructor(options: InformersOptions) {
     this.allNamespaces = options.namespaces.length === 0;
     const namespaces = this.allNamespaces ? [''] : options.namespaces;
-    const kinds: { res: ResourceType; selector?: string }[] = [
-      { res: RESOURCES.arcDeployment },
-      ...OWNED_RESOURCES.map((res) => ({ res, selector: MANAGED_SELECTOR })),
-      { res: RESOURCES.pod, selector: MANAGED_SELECTOR },
+    const kinds: { res: ResourceType; selector?: string; transform: (o: KubeObject) => KubeObject }[] = [
+      { res: RESOURCES.arcDeployment, transform: trimArcDeployment },
+      ...OWNED_RESOURCES.map((res) => ({ res, selector: MANAGED_SELECTOR, transform: (o: KubeObject) => trimOwned(o) })),
+      { res: RESOURCES.pod, selector: MANAGED_SELECTOR, transform: trimPod },
     ];
-    for (const { res, selector } of kinds) {
+    for (const { res, selector, transform } of kinds) {
       const byNamespace = new Map<string, Reflector>();
       for (const namespace of namespaces) {
         byNamespace.set(
@@ -305,6 +317,7 @@ export class Informers {
             clock: options.clock,
             logger: options.logger,
             watchTimeoutMs: options.watchTimeoutMs,
+            transform,
             onChange: (_type, obj) => {
               const key = ownerKey({ ...obj, kind: obj.kind ?? res.kind });
               if (key !== undefined) options.onKey(key);

@@ -1,12 +1,14 @@
 // The operator's narrow view of the Kubernetes API, in raw JSON. One interface (KubeClient) that
 // the controller, informers, leader election and events use, and one implementation over
-// node:https that borrows credentials from client-node's KubeConfig (kubeconfig file, in-cluster
-// token, exec plugins). Raw JSON keeps list and watch objects in one shape (client-node's typed
-// lists turn timestamps into Date objects while its watch events do not) and makes managedFields
-// comparisons exact.
+// node:https. Its credentials come from a KubeAccess: in a pod the ServiceAccount token and CA
+// (plain files, no client library: ADR 0009), otherwise client-node's KubeConfig (kubeconfig
+// file, exec plugins), loaded only then. Raw JSON keeps list and watch objects in one shape
+// (client-node's typed lists turn timestamps into Date objects while its watch events do not)
+// and makes managedFields comparisons exact.
 import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import https from 'node:https';
+import type { InClusterCredentials } from '@arcops/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeTransportError, describeError } from './errors.ts';
 import type { KubeObject } from './types.ts';
@@ -149,17 +151,76 @@ export interface HttpKubeClientOptions {
   userAgent?: string;
 }
 
-/** KubeClient over node:https with the credentials of a client-node KubeConfig. */
+/** Where the API server is and how a request proves who sends it. */
+export interface KubeAccess {
+  /** Base URL of the API server. */
+  server(): string;
+  /** Adds the TLS material (CA, client certificate) and the credentials to one request. */
+  authorize(options: https.RequestOptions): Promise<void>;
+  /** True when requests go through a proxy: no shared keep-alive agent then. */
+  proxied(): boolean;
+}
+
+/** A pod's own ServiceAccount: the token (re-read on every request, it is rotated) and CA. */
+export function inClusterAccess(creds: InClusterCredentials): KubeAccess {
+  return {
+    server: () => creds.server,
+    authorize: (options) => {
+      options.ca = creds.ca;
+      if (creds.servername !== undefined) options.servername = creds.servername;
+      options.headers = { ...(options.headers as Record<string, string>), authorization: `Bearer ${creds.token()}` };
+      return Promise.resolve();
+    },
+    proxied: () => false,
+  };
+}
+
+/** The current context of a client-node KubeConfig (bearer token, client certificate, exec plugin). */
+export function kubeConfigAccess(kc: KubeConfig): KubeAccess {
+  const cluster = (): NonNullable<ReturnType<KubeConfig['getCurrentCluster']>> => {
+    const c = kc.getCurrentCluster();
+    if (!c) throw new KubeTransportError('the kubeconfig has no current cluster');
+    return c;
+  };
+  return {
+    server: () => cluster().server,
+    authorize: (options) => kc.applyToHTTPSOptions(options),
+    proxied: () => Boolean(cluster().proxyUrl),
+  };
+}
+
+/**
+ * Access from a kubeconfig file (or, with no path, client-node's default lookup). client-node is
+ * imported here and only here, so a pod using its ServiceAccount never loads it.
+ */
+export async function loadKubeConfigAccess(path: string | undefined): Promise<KubeAccess> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  if (path !== undefined) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kubeConfigAccess(kc);
+}
+
+function isKubeConfig(x: KubeAccess | KubeConfig): x is KubeConfig {
+  return typeof (x as Partial<KubeConfig>).applyToHTTPSOptions === 'function';
+}
+
+/** KubeClient over node:https, with a KubeAccess's credentials (or a client-node KubeConfig's). */
 export class HttpKubeClient implements KubeClient {
-  private readonly kc: KubeConfig;
+  private readonly access: KubeAccess;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
   private agent: http.Agent | undefined;
 
-  constructor(kc: KubeConfig, options: HttpKubeClientOptions = {}) {
-    this.kc = kc;
+  constructor(access: KubeAccess | KubeConfig, options: HttpKubeClientOptions = {}) {
+    this.access = isKubeConfig(access) ? kubeConfigAccess(access) : access;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.userAgent = options.userAgent ?? 'arc-operator';
+  }
+
+  /** Base URL of the API server. */
+  get server(): string {
+    return this.access.server();
   }
 
   /** Closes idle keep-alive connections. */
@@ -169,14 +230,12 @@ export class HttpKubeClient implements KubeClient {
   }
 
   private async requestOptions(method: string, path: string, headers: Record<string, string>): Promise<{ url: URL; options: https.RequestOptions }> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new KubeTransportError('the kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + path);
+    const url = new URL(this.access.server().replace(/\/+$/, '') + path);
     const options: https.RequestOptions = { method, headers: {} };
-    // Fills in the CA, client certificate, bearer token (kubeconfig, in-cluster file, exec plugin).
-    await this.kc.applyToHTTPSOptions(options);
+    // Fills in the CA, client certificate, bearer token (in-cluster files, kubeconfig, exec plugin).
+    await this.access.authorize(options);
     options.headers = { ...(options.headers as Record<string, string>), 'user-agent': this.userAgent, accept: 'application/json', ...headers };
-    if (!cluster.proxyUrl) {
+    if (!this.access.proxied()) {
       // One keep-alive agent per client, with the same TLS material (client-node's is not keep-alive).
       this.agent ??=
         url.protocol === 'https:'

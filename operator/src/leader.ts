@@ -38,6 +38,8 @@ export interface LeaderElectorOptions {
   onStoppedLeading: () => void;
   /** Called when the observed holder changes (undefined = nobody). */
   onNewLeader?: (identity: string | undefined) => void;
+  /** Called whenever the API server answered a read of the Lease (with the time of the answer). */
+  onContact?: (ms: number) => void;
   random?: () => number;
 }
 
@@ -167,6 +169,7 @@ export class LeaderElector {
     const { client, namespace, name } = this.o;
     const now = this.o.clock.now();
     const current = await client.get<Lease>(RESOURCES.lease, namespace, name);
+    this.o.onContact?.(this.o.clock.now());
     if (current === undefined) {
       try {
         const created = await client.create<Lease>(RESOURCES.lease, namespace, {

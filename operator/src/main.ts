@@ -1,9 +1,9 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { inClusterCredentials } from '@arcops/common';
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { HttpKubeClient } from './kube.ts';
+import { HttpKubeClient, inClusterAccess, loadKubeConfigAccess } from './kube.ts';
 import { createMetrics } from './metrics.ts';
 import { Operator } from './operator.ts';
 
@@ -20,10 +20,15 @@ try {
 }
 
 const logger = pino({ level: config.logLevel, base: { component: 'arc-operator' } });
-const kc = new KubeConfig();
-if (config.kubeconfig !== undefined) kc.loadFromFile(config.kubeconfig);
-else kc.loadFromDefault(); // in-cluster credentials, else ~/.kube/config
-const client = new HttpKubeClient(kc, { userAgent: `arc-operator/${config.identity}` });
+// In a pod: the ServiceAccount's token and CA, no client library. Else a kubeconfig (client-node).
+let access;
+try {
+  access = config.inCluster !== undefined ? inClusterAccess(inClusterCredentials(config.inCluster)) : await loadKubeConfigAccess(config.kubeconfig);
+} catch (err) {
+  process.stderr.write(`arc-operator: cannot load the Kubernetes credentials: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(78);
+}
+const client = new HttpKubeClient(access, { userAgent: `arc-operator/${config.identity}` });
 const metrics = createMetrics();
 const operator = new Operator(config, { client, logger, metrics });
 const app = buildApp({
@@ -38,7 +43,8 @@ await app.listen({ host: config.metricsHost, port: config.metricsPort });
 operator.start();
 logger.info(
   {
-    server: kc.getCurrentCluster()?.server,
+    server: client.server,
+    credentials: config.inCluster !== undefined ? 'in-cluster' : 'kubeconfig',
     identity: config.identity,
     leaderElection: config.leaderElection,
     lease: `${config.leaseNamespace}/${config.leaseName}`,

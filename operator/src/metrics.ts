@@ -7,6 +7,7 @@ export interface OperatorMetrics {
   readonly reconcileDuration: Histogram<'result'>;
   readonly queueDepth: Gauge;
   readonly leader: Gauge;
+  readonly leaseContact: Gauge;
   readonly applyTotal: Counter<'kind' | 'result'>;
   readonly statusUpdatesTotal: Counter;
   readonly watchRestartsTotal: Counter<'resource' | 'reason'>;
@@ -36,6 +37,11 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     }),
     queueDepth: new Gauge({ name: 'arc_operator_queue_depth', help: 'ArcDeployment keys waiting for a worker', registers }),
     leader: new Gauge({ name: 'arc_operator_leader', help: '1 while this instance holds the leader Lease and acts, else 0', registers }),
+    leaseContact: new Gauge({
+      name: 'arc_operator_lease_contact_timestamp_seconds',
+      help: 'When this instance last got an answer to its leader Lease read (every LEASE_RETRY_PERIOD_SECONDS, leader and standby alike); stops advancing while the API server or its storage is unreachable',
+      registers,
+    }),
     applyTotal: new Counter({
       name: 'arc_operator_apply_total',
       help: 'Owned objects compared with their desired state, by kind and result (unchanged, created, updated, conflict, error)',

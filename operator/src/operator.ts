@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
-import { NotLeaderError, describeError } from './errors.ts';
+import { KubeApiError, NotLeaderError, describeError } from './errors.ts';
 import { EventRecorder } from './events.ts';
 import { Executor } from './executor.ts';
 import { Informers } from './informers.ts';
@@ -38,6 +38,7 @@ export type OperatorSettings = Pick<
   | 'resyncMs'
   | 'watchTimeoutMs'
   | 'workers'
+  | 'secretCacheMs'
   | 'backoffBaseMs'
   | 'backoffMaxMs'
   | 'queueQps'
@@ -90,7 +91,16 @@ export class Operator {
     });
     const executor = new Executor({ client: deps.client, logger: this.log, mayWrite: () => this.acting });
     const events = new EventRecorder({ client: deps.client, clock: this.clock, logger: this.log, instance: config.identity, metrics });
-    this.controller = new Controller({ client: deps.client, cache: this.informers, executor, events, clock: this.clock, logger: this.log, metrics });
+    this.controller = new Controller({
+      client: deps.client,
+      cache: this.informers,
+      executor,
+      events,
+      clock: this.clock,
+      logger: this.log,
+      metrics,
+      secretCacheMs: config.secretCacheMs,
+    });
     if (config.leaderElection) {
       this.elector = new LeaderElector({
         client: deps.client,
@@ -111,6 +121,7 @@ export class Operator {
           this.stopActing();
         },
         onNewLeader: (holder) => this.log.info({ leader: holder ?? null }, 'leader observed'),
+        onContact: (ms) => metrics.leaseContact.set(ms / 1000),
       });
     }
   }
@@ -218,7 +229,8 @@ export class Operator {
     } catch (err) {
       result = 'error';
       if (err instanceof NotLeaderError) return; // leadership ended mid-reconcile: the new leader redoes it
-      const delayMs = this.queue.addRateLimited(key);
+      // A 429/503 with Retry-After: not before the API server asked (client-go does the same).
+      const delayMs = this.queue.addRateLimited(key, err instanceof KubeApiError ? (err.retryAfterSeconds ?? 0) * 1000 : 0);
       this.log.error({ arcdeployment: key, err: describeError(err), retryInMs: delayMs }, 'reconcile failed');
     } finally {
       metrics.reconcileTotal.inc({ result });

@@ -134,11 +134,14 @@ export class WorkQueue {
     return Math.min(maxDelayMs, Math.round(exp + jitter));
   }
 
-  /** Re-adds a key that failed, after its backoff (and the global bucket's); returns the delay. */
-  addRateLimited(key: string): number {
+  /**
+   * Re-adds a key that failed, after its backoff (and the global bucket's), and not before
+   * `atLeastMs` (the API server's Retry-After, capped at maxDelayMs); returns the delay.
+   */
+  addRateLimited(key: string, atLeastMs = 0): number {
     const failures = this.failureCounts.get(key) ?? 0;
     this.failureCounts.set(key, failures + 1);
-    const delay = Math.max(this.backoffFor(failures), this.bucket.reserve(this.options.clock.now()));
+    const delay = Math.max(this.backoffFor(failures), this.bucket.reserve(this.options.clock.now()), Math.min(atLeastMs, this.options.maxDelayMs));
     this.addAfter(key, delay);
     return delay;
   }

@@ -4,18 +4,13 @@
  * pays for (client-node loads tens of MB of generated models). Used when there is no
  * KUBECONFIG; kube.ts (client-node) serves KUBECONFIG-based runs.
  */
-import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
-import { POOL_HEALTHY_CONDITION } from '@arcops/common';
+import { inClusterCredentials, POOL_HEALTHY_CONDITION } from '@arcops/common';
+import type { InClusterSettings as Credentials } from '@arcops/common';
 import type { PodConditionApi, PoolCondition } from './condition.ts';
 import { FIELD_MANAGER } from './field-manager.ts';
 
-export interface InClusterSettings {
-  host: string;
-  port: number;
-  /** Folder holding `token` and `ca.crt` (the ServiceAccount volume). */
-  serviceAccountDir: string;
+export interface InClusterSettings extends Credentials {
   requestTimeoutMs?: number;
 }
 
@@ -42,14 +37,13 @@ interface RawCondition {
 }
 
 export function inClusterPodConditionApi(s: InClusterSettings, namespace: string, name: string): PodConditionApi {
-  const ca = readFileSync(join(s.serviceAccountDir, 'ca.crt'));
-  const host = s.host.includes(':') ? `[${s.host}]` : s.host;
+  const creds = inClusterCredentials(s);
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
 
   const call = (method: 'GET' | 'PATCH', url: string, body?: unknown): Promise<unknown> =>
     new Promise((resolve, reject) => {
       // The token is read for every call: projected ServiceAccount tokens are rotated on disk.
-      const token = readFileSync(join(s.serviceAccountDir, 'token'), 'utf8').trim();
+      const token = creds.token();
       const payload = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
         {
@@ -57,8 +51,8 @@ export function inClusterPodConditionApi(s: InClusterSettings, namespace: string
           port: s.port,
           path: url,
           method,
-          ca,
-          servername: s.host.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(s.host) ? undefined : s.host,
+          ca: creds.ca,
+          servername: creds.servername,
           timeout: s.requestTimeoutMs ?? 10_000,
           headers: {
             authorization: `Bearer ${token}`,
@@ -84,7 +78,7 @@ export function inClusterPodConditionApi(s: InClusterSettings, namespace: string
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`request to https://${host}:${s.port} timed out`)));
+      req.on('timeout', () => req.destroy(new Error(`request to ${creds.server} timed out`)));
       req.on('error', reject);
       req.end(payload);
     });

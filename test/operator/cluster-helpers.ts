@@ -160,28 +160,44 @@ export function standInSidecars(
   };
 }
 
+type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+
 /**
- * Restarts the kube-apiserver of the cluster under test (SIGTERM to the pid in its pid file,
- * checked like hack/cluster/down.sh does, then hack/cluster/up.sh starts what is missing).
+ * Stops one component of the cluster under test for real: SIGTERM to the pid in its pid file,
+ * checked like hack/cluster/down.sh does (/proc/<pid>/cmdline must be this cluster's binary),
+ * and, as down.sh does, SIGKILL if it has not exited 10 s later (kube-apiserver's graceful
+ * shutdown can hang once it stopped listening). Resolves once the process is gone.
  */
-export async function restartApiServer(): Promise<{ downMs: number }> {
+export async function stopComponent(component: Component): Promise<void> {
   const dir = clusterDir();
-  const pidFile = join(dir, 'pids', 'kube-apiserver.pid');
+  const pidFile = join(dir, 'pids', `${component}.pid`);
   if (!existsSync(pidFile)) throw new Error(`no ${pidFile}: the cluster under test was not started by hack/cluster/up.sh`);
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  if (cmdline[0] !== join(dir, 'bin', 'kube-apiserver')) throw new Error(`pid ${pid} is not this cluster's kube-apiserver`);
-  const t0 = Date.now();
+  if (cmdline[0] !== join(dir, 'bin', component)) throw new Error(`pid ${pid} is not this cluster's ${component}`);
   process.kill(pid, 'SIGTERM');
-  // As hack/cluster/down.sh does: a kube-apiserver that has not exited 10 s after SIGTERM (its
-  // graceful shutdown can hang once it stopped listening) gets SIGKILL.
   const gone = (): boolean => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z';
   try {
-    await eventually('the kube-apiserver to exit', gone, { timeoutMs: 10_000, intervalMs: 100 });
+    await eventually(`${component} to exit`, gone, { timeoutMs: 10_000, intervalMs: 100 });
   } catch {
     process.kill(pid, 'SIGKILL');
-    await eventually('the kube-apiserver to exit after SIGKILL', gone, { timeoutMs: 10_000, intervalMs: 100 });
+    await eventually(`${component} to exit after SIGKILL`, gone, { timeoutMs: 10_000, intervalMs: 100 });
   }
-  await run('bash', [join(repoRoot, 'hack/cluster/up.sh')], { env: { ...process.env, ARC_CLUSTER_DIR: dir }, maxBuffer: 16 * 1024 * 1024 });
+}
+
+/**
+ * hack/cluster/up.sh for the cluster under test: starts what is missing and returns once the
+ * API server is ready and the Nodes are Ready. The environment is passed through, since up.sh
+ * does not remember the ARC_*_PORT values the cluster was started with.
+ */
+export async function startMissingComponents(): Promise<void> {
+  await run('bash', [join(repoRoot, 'hack/cluster/up.sh')], { env: { ...process.env, ARC_CLUSTER_DIR: clusterDir() }, maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** Restarts the kube-apiserver of the cluster under test (stopComponent, then up.sh). */
+export async function restartApiServer(): Promise<{ downMs: number }> {
+  const t0 = Date.now();
+  await stopComponent('kube-apiserver');
+  await startMissingComponents();
   return { downMs: Date.now() - t0 };
 }

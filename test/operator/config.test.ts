@@ -17,7 +17,9 @@ describe('loadConfig', () => {
       identity: 'arc-operator-7d9-x',
       watchNamespaces: [],
       resyncMs: 300_000,
-      workers: 2,
+      workers: 8,
+      secretCacheMs: 10_000,
+      inCluster: undefined,
       logLevel: 'info',
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -30,6 +32,14 @@ describe('loadConfig', () => {
     [{ WATCH_NAMESPACES: 'team-a, team-b,,team-a' }, { watchNamespaces: ['team-a', 'team-b'] }],
     [{ LEASE_NAMESPACE: 'ops', POD_NAMESPACE: 'arc-system' }, { leaseNamespace: 'ops' }],
     [{ RESYNC_SECONDS: '30', METRICS_PORT: '9090' }, { resyncMs: 30_000, metricsPort: 9090 }],
+    [{ SECRET_CACHE_SECONDS: '0', WORKERS: '2' }, { secretCacheMs: 0, workers: 2 }],
+    // In a pod: the ServiceAccount, unless a KUBECONFIG is given.
+    [
+      { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      { kubeconfig: undefined, inCluster: { host: '10.96.0.1', port: 443, serviceAccountDir: '/var/run/secrets/kubernetes.io/serviceaccount' } },
+    ],
+    [{ KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '6443', SERVICE_ACCOUNT_DIR: '/tmp/sa' }, { inCluster: { host: '127.0.0.1', port: 6443, serviceAccountDir: '/tmp/sa' } }],
+    [{ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBECONFIG: '/tmp/kc' }, { kubeconfig: '/tmp/kc', inCluster: undefined }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });

@@ -46,7 +46,12 @@ describe('Controller.reconcile', () => {
   it('creates every owned object and reports status', async () => {
     const t = setup();
     expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'none' });
-    expect(t.writes()).toEqual([...OWNED.map((r) => `apply:${r}`), 'apply-status:arcdeployments']);
+    const writes = t.writes();
+    expect([...writes].sort()).toEqual([...OWNED.map((r) => `apply:${r}`), 'apply-status:arcdeployments'].sort());
+    // A RoleBinding only after its Role, the Deployment only after its ServiceAccount, status last.
+    expect(writes.indexOf('apply:rolebindings')).toBeGreaterThan(writes.indexOf('apply:roles'));
+    expect(writes.indexOf('apply:deployments')).toBeGreaterThan(writes.indexOf('apply:serviceaccounts'));
+    expect(writes.at(-1)).toBe('apply-status:arcdeployments');
     expect(t.arcd().status?.observedGeneration).toBe(1);
   });
 

@@ -63,6 +63,31 @@ function delivering(...events: WatchCall['onEvent'] extends (e: infer E) => void
 }
 
 describe('Reflector', () => {
+  it('skips what a typed decoder would refuse (unknown type, no object or name, wrong field types) and watches on', async () => {
+    const h = harness();
+    h.kube.listScript = () => [deployment('a', '1')];
+    const bad = (extra: Record<string, unknown>): KubeObject => ({ ...deployment('bad', '7'), ...extra });
+    const odd = [
+      { type: 'SURPRISE', object: deployment('x', '2') },
+      { type: 'ADDED' },
+      { type: 'ADDED', object: null },
+      { type: 'MODIFIED', object: { apiVersion: 'apps/v1', kind: 'Deployment' } },
+      { type: 'ADDED', object: { ...deployment('', '3'), metadata: { namespace: 'team-a' } } },
+      { type: 'ADDED', object: bad({ spec: 'three replicas' }) },
+      { type: 'ADDED', object: bad({ status: { conditions: { type: 'Available' } } }) },
+      { type: 'ADDED', object: bad({ status: { conditions: [null] } }) },
+      { type: 'ADDED', object: bad({ spec: { template: {}, containers: 'arc' } }) },
+      { type: 'ADDED', object: { ...deployment('bad', '8'), metadata: { name: 'bad', namespace: 'team-a', labels: { n: 1 } } } },
+    ] as unknown as Parameters<WatchCall['onEvent']>[0][];
+    h.kube.watchScript = delivering(...odd, { type: 'MODIFIED', object: deployment('a', '9') });
+    h.reflector.start();
+    await flush();
+    expect(h.changes).toEqual(['add:a@1', 'update:a@9']);
+    expect(h.reflector.list().map((o) => o.metadata?.name)).toEqual(['a']);
+    expect(h.restarts).toEqual([]);
+    await h.reflector.stop();
+  });
+
   it('lists, then applies watch events to its cache and reports each change', async () => {
     const h = harness();
     h.kube.listScript = () => [deployment('a', '1'), deployment('b', '2')];

@@ -80,6 +80,14 @@ describe('WorkQueue', () => {
     expect(capped.addRateLimited('k')).toBe(1000);
   });
 
+  it('waits at least what the API server asked (Retry-After), never past the cap, and keeps counting failures', () => {
+    const q = makeQueue(new FakeClock(), { baseDelayMs: 100, maxDelayMs: 5000 });
+    expect(q.addRateLimited('ns/a', 3000)).toBe(3000); // own backoff 100 ms: the server's 3 s wins
+    expect(q.addRateLimited('ns/a', 0)).toBe(200); // no Retry-After: the own backoff goes on growing
+    expect(q.addRateLimited('ns/a', 3_600_000)).toBe(5000); // an hour: capped at maxDelayMs
+    expect(q.failures('ns/a')).toBe(3);
+  });
+
   it('delays the key until its backoff has passed', async () => {
     const clock = new FakeClock();
     const q = makeQueue(clock);

@@ -2,9 +2,9 @@
 // and the kubelet fixture (test/support/kubelet-fixture.ts) running the REAL service and the REAL
 // sidecar for every Running pod, the sidecar writing the pod's arcops.dev/PoolHealthy through
 // the kube-apiserver. Faults are made for real (slow queries holding the whole pool, a forbidden
-// file in a pod's tree). In every test a monitor checks that the pods down because of the
-// operator (missing, or not ready without an unhealthy pool of their own) never exceed
-// maxUnavailable.
+// file in a pod's tree). In every test a monitor (fault-helpers.ts watchInvariant) checks that
+// the pods down because of the operator (missing, or replacements not ready without an
+// unhealthy pool of their own) never exceed maxUnavailable.
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import type { ArcDeployment, ArcDeploymentSpec, Condition, RemediationSpec } fro
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
 import { KubeletFixture } from '../support/kubelet-fixture.ts';
 import { counter, installCrd, startOperator } from './cluster-helpers.ts';
+import { watchInvariant } from './fault-helpers.ts';
 import type { RunningOperator } from './cluster-helpers.ts';
 
 const ns = useTestNamespace('arcd-remediation');
@@ -44,36 +45,6 @@ const pool = (p: V1Pod) => p.status?.conditions?.find((c) => c.type === POOL);
 async function events(reason: string, kind = 'ArcDeployment'): Promise<string[]> {
   const list = await core().listNamespacedEvent({ namespace: ns.name });
   return list.items.filter((e) => e.reason === reason && e.involvedObject.kind === kind).map((e) => `${e.involvedObject.name}: ${e.message ?? ''}`);
-}
-
-/**
- * Samples the pods every 100 ms: pods down because of disruption (missing from the desired
- * count, or live but not ready without their own pool being unhealthy) must stay within
- * maxUnavailable. Returns the worst value seen.
- */
-function watchInvariant(instance: string, replicas: number, maxUnavailable: number): { stop(): Promise<number> } {
-  let running = true;
-  let worst = 0;
-  const loop = (async () => {
-    while (running) {
-      try {
-        const live = await livePods(instance);
-        const down = Math.max(0, replicas - live.length) + live.filter((p) => !ready(p) && pool(p)?.status !== 'False').length;
-        worst = Math.max(worst, down);
-      } catch {
-        // try again
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      expect(worst, 'pods down because of remediation').toBeLessThanOrEqual(maxUnavailable);
-      return worst;
-    },
-  };
 }
 
 async function createArcd(name: string, replicas: number, remediation: RemediationSpec, extra: Partial<ArcDeploymentSpec> = {}): Promise<void> {
@@ -145,7 +116,7 @@ describe('remediation against the real control plane', () => {
     const victim = before[0]?.metadata?.name ?? '';
     const others = before.slice(1).map((p) => p.metadata?.uid);
     const evictedBefore = await evictedTotal();
-    const invariant = watchInvariant(name, 3, 1);
+    const invariant = watchInvariant(ns, name, 3, 1);
 
     fixture.exhaust(victim);
     const sick = await eventually(`${victim} to report PoolExhausted`, async () => {
@@ -181,7 +152,7 @@ describe('remediation against the real control plane', () => {
     const fixture = await runPods(name, 2);
     const uids = (await livePods(name)).map((p) => p.metadata?.uid).sort();
     const evictedBefore = await evictedTotal();
-    const invariant = watchInvariant(name, 2, 1);
+    const invariant = watchInvariant(ns, name, 2, 1);
 
     const loads = [...fixture.pods.keys()].map((pod) => fixture.exhaust(pod));
     const storm = await eventually('the storm condition', async () => {
@@ -234,7 +205,7 @@ describe('remediation against the real control plane', () => {
     await runPods(name, 2, { filesFor: (p) => (imageOf(p) === bad ? ['app/api/duckdb_pool_simple.py'] : []) });
     await eventually('the healthy image to be remembered', async () => (await arcd(name)).status?.remediationState?.lastHealthyImage === good);
     const evictedBefore = await evictedTotal();
-    const invariant = watchInvariant(name, 2, 1);
+    const invariant = watchInvariant(ns, name, 2, 1);
 
     await custom().patchNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: ns.name, plural: 'arcdeployments', name, body: [{ op: 'replace', path: '/spec/image', value: bad }] });
     const faulted = await eventually('Degraded ImageFault', async () => {
@@ -268,7 +239,7 @@ describe('remediation against the real control plane', () => {
     const imageOf = (p: V1Pod): string | undefined => p.spec?.containers.find((c) => c.name === 'arc')?.image;
     await runPods(name, 2, { filesFor: (p) => (imageOf(p) === bad ? ['app/api/__pycache__/duckdb_pool_simple.cpython-311.pyc'] : []) });
     const evictedBefore = await evictedTotal();
-    const invariant = watchInvariant(name, 2, 1);
+    const invariant = watchInvariant(ns, name, 2, 1);
     await custom().patchNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: ns.name, plural: 'arcdeployments', name, body: [{ op: 'replace', path: '/spec/image', value: bad }] });
     const faulted = await eventually('Degraded ImageFault', async () => {
       const a = await arcd(name);
@@ -298,7 +269,7 @@ describe('remediation against the real control plane', () => {
     const [a1, b1] = [...fixture.pods.keys()];
     const evictedBefore = await evictedTotal();
     const blockedBefore = await evictedTotal('blocked');
-    const invariant = watchInvariant(name, 3, 1);
+    const invariant = watchInvariant(ns, name, 3, 1);
     fixture.exhaust(a1 ?? '');
     const loadB = fixture.exhaust(b1 ?? '');
     // Two pods unready: the PDB (maxUnavailable 1, IfHealthyBudget) refuses every eviction.
@@ -323,7 +294,7 @@ describe('remediation against the real control plane', () => {
     await createArcd(name, 3, { maxUnavailable: 1, stormThreshold: 3, maxPerHour: 1 });
     const fixture = await runPods(name, 3);
     const [a1, b1] = [...fixture.pods.keys()];
-    const invariant = watchInvariant(name, 3, 1);
+    const invariant = watchInvariant(ns, name, 3, 1);
     fixture.exhaust(a1 ?? '');
     const first = await eventually('one eviction', async () => {
       const x = await arcd(name);

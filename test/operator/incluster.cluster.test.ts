@@ -1,0 +1,150 @@
+// The operator process as it runs in a pod: no KUBECONFIG, a ServiceAccount token bound to the
+// chart's ClusterRole and the cluster CA in a folder, the API server from
+// KUBERNETES_SERVICE_HOST/PORT (here the local control plane on 127.0.0.1), and no Kubernetes
+// client library loaded. And the same process with a kubeconfig, the way it runs outside a
+// cluster. Both must reconcile an ArcDeployment end to end.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, kubeconfigPath, useTestNamespace } from '../cluster/namespace.ts';
+import { installCrd, kubectl, repoRoot } from './cluster-helpers.ts';
+
+const ns = useTestNamespace('operator-incluster');
+const SA = 'arc-operator';
+let saDir: string;
+let inClusterEnv: Record<string, string>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
+    });
+  });
+}
+
+beforeAll(async () => {
+  await installCrd();
+  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=arc-tests', '-f', join(repoRoot, 'deploy/rbac/cluster_role.yaml')]);
+  const core = ns.kc.makeApiClient(CoreV1Api);
+  await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: SA } } });
+  await ns.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name: ns.name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator' },
+      subjects: [{ kind: 'ServiceAccount', name: SA, namespace: ns.name }],
+    },
+  });
+  const token = (await core.createNamespacedServiceAccountToken({ name: SA, namespace: ns.name, body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status?.token;
+  const cluster = ns.kc.getCurrentCluster()!;
+  if (token === undefined || cluster.caData === undefined) throw new Error('no ServiceAccount token, or no CA data in the kubeconfig');
+  saDir = mkdtempSync(join(tmpdir(), 'arc-operator-sa-'));
+  writeFileSync(join(saDir, 'token'), token);
+  writeFileSync(join(saDir, 'ca.crt'), Buffer.from(cluster.caData, 'base64'));
+  const url = new URL(cluster.server);
+  inClusterEnv = { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443', SERVICE_ACCOUNT_DIR: saDir };
+  await core.createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: 'arc-tokens' }, stringData: { tokens: 'a-token-for-the-test-123' } } });
+});
+
+afterAll(async () => {
+  await ns.kc.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: ns.name }).catch(() => undefined);
+  if (saDir !== undefined) rmSync(saDir, { recursive: true, force: true });
+});
+
+/** main.ts as a process, with its own metrics port. */
+async function runOperator(env: Record<string, string>): Promise<{ proc: ChildProcess; base: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const { KUBECONFIG: _kc, KUBERNETES_SERVICE_HOST: _h, ...parent } = process.env;
+  const proc = spawn(process.execPath, ['--conditions=arc-source', 'operator/src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...parent, ...env, WATCH_NAMESPACES: ns.name, LEADER_ELECTION: 'off', METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), LOG_LEVEL: 'warn', POD_NAME: 'incluster-test' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  await eventually('the operator /readyz', async () => {
+    if (proc.exitCode !== null) throw new Error(`the operator exited with ${proc.exitCode}: ${stderr}`);
+    return (await fetch(`${base}/readyz`)).ok;
+  }, { timeoutMs: 30_000 });
+  return {
+    proc,
+    base,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+async function expectReconciled(name: string): Promise<void> {
+  await ns.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: 'arcops.dev',
+    version: 'v1alpha1',
+    namespace: ns.name,
+    plural: 'arcdeployments',
+    body: {
+      apiVersion: 'arcops.dev/v1alpha1',
+      kind: 'ArcDeployment',
+      metadata: { name },
+      spec: { replicas: 1, image: 'ghcr.io/arcops/arc-service:0.1.0', sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0', apiTokenSecretRef: { name: 'arc-tokens' } },
+    },
+  });
+  const deployment = await eventually(`Deployment ${name}`, () => ns.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name, namespace: ns.name }), { timeoutMs: 30_000 });
+  expect(deployment.metadata?.managedFields?.map((m) => m.manager)).toContain('arc-operator');
+  const status = await eventually(`the status of ${name}`, async () => {
+    const a = (await ns.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: ns.name, plural: 'arcdeployments', name })) as {
+      status?: { observedGeneration?: number };
+    };
+    return a.status?.observedGeneration === 1 ? a.status : false;
+  }, { timeoutMs: 30_000 });
+  expect(status.observedGeneration).toBe(1);
+  // With the operator's own (not cluster-admin) rights every object is accepted at the first try:
+  // a RoleBinding is only allowed once its Role exists.
+  const events = await ns.kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` });
+  expect(events.items.filter((e) => e.type === 'Warning').map((e) => `${e.reason}: ${e.message}`)).toEqual([]);
+  expect(events.items.find((e) => e.reason === 'Created')?.message).toMatch(/^created ServiceAccount .*Deployment /);
+}
+
+describe('the operator process', () => {
+  it('reconciles with in-cluster credentials (ServiceAccount token, CA, KUBERNETES_SERVICE_HOST/PORT)', async () => {
+    const op = await runOperator(inClusterEnv);
+    try {
+      await expectReconciled('with-serviceaccount');
+    } finally {
+      await op.stop();
+    }
+  });
+
+  it('fails at boot with a clear message when the ServiceAccount folder is missing', async () => {
+    const port = await freePort();
+    const { KUBECONFIG: _kc, ...parent } = process.env;
+    const proc = spawn(process.execPath, ['--conditions=arc-source', 'operator/src/main.ts'], {
+      cwd: repoRoot,
+      env: { ...parent, ...inClusterEnv, SERVICE_ACCOUNT_DIR: join(saDir, 'absent'), METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), LEADER_ELECTION: 'off' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    expect(code).toBe(78);
+    expect(stderr).toContain('ca.crt');
+  });
+
+  it('reconciles with a kubeconfig', async () => {
+    const op = await runOperator({ KUBECONFIG: kubeconfigPath() });
+    try {
+      await expectReconciled('with-kubeconfig');
+    } finally {
+      await op.stop();
+    }
+  });
+});
