@@ -578,7 +578,11 @@ export function desiredPodDisruptionBudget(arcd: ArcDeployment, spec: ResolvedSp
     spec: {
       maxUnavailable: spec.remediation.maxUnavailable,
       selector: { matchLabels: selectorLabels(arcd.metadata.name) },
-      unhealthyPodEvictionPolicy: 'IfHealthyBudget',
+      // A pod that is not Ready may always be evicted: it serves nothing, so evicting it takes
+      // nothing away. With IfHealthyBudget two sick pods out of three would each block the
+      // other's eviction for as long as both stay sick. The budget still guards the Ready pods;
+      // remediation keeps its own maxUnavailable for the pods it takes (remediation.ts).
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
     },
   };
 }

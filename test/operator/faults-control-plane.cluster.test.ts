@@ -83,9 +83,8 @@ async function settled(instance: string, replicas: number, not: readonly string[
 
 /**
  * Makes the pods' pools go bad one after another: the first now, each next one as soon as the
- * one before is seen evicted (while its replacement is still coming up). Two unhealthy pods at
- * once would be a deadlock by design: the PodDisruptionBudget (maxUnavailable 1,
- * IfHealthyBudget) refuses to evict either while the other is unready.
+ * one before is seen evicted (while its replacement is still coming up), so that the leader is
+ * always in the middle of a remediation when it is killed.
  */
 function sickInTurn(pods: readonly string[], sick: Set<string>, gone: () => readonly string[]): { stop(): Promise<void> } {
   let running = true;

@@ -91,7 +91,7 @@ describe('desiredObjects', () => {
     expect(pdb?.spec).toEqual({
       maxUnavailable: expected,
       selector: { matchLabels: { 'app.kubernetes.io/name': 'arc', 'app.kubernetes.io/instance': 'demo' } },
-      unhealthyPodEvictionPolicy: 'IfHealthyBudget',
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
     });
   });
 
