@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -15,6 +15,7 @@ import { HttpKubeClient } from '../../operator/src/kube.ts';
 import { createMetrics } from '../../operator/src/metrics.ts';
 import type { OperatorMetrics } from '../../operator/src/metrics.ts';
 import { Operator } from '../../operator/src/operator.ts';
+import type { ArcDeploymentSpec } from '../../operator/src/types.ts';
 import { eventually, kubeconfigPath } from '../cluster/namespace.ts';
 export { refusal } from '../cluster/namespace.ts';
 
@@ -49,6 +50,35 @@ export async function installCrd(): Promise<void> {
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/arcdeployments.arcops.dev']);
   // The new resource's handler can need a moment after Established.
   await eventually('ArcDeployments to be served', () => kubectl(['get', 'arcdeployments', '-A', '-o', 'name']).then(() => true));
+}
+
+/**
+ * Creates an ArcDeployment as the cluster tests use it: the given spec over placeholder images
+ * (kwok runs no containers) and a fast probe (2 s interval, 1 s timeout).
+ */
+export async function createArcDeployment(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  spec: Partial<ArcDeploymentSpec> & Pick<ArcDeploymentSpec, 'replicas' | 'apiTokenSecretRef'>,
+): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    group: 'arcops.dev',
+    version: 'v1alpha1',
+    namespace,
+    plural: 'arcdeployments',
+    body: {
+      apiVersion: 'arcops.dev/v1alpha1',
+      kind: 'ArcDeployment',
+      metadata: { name },
+      spec: {
+        image: 'ghcr.io/arcops/arc-service:0.1.0',
+        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
+        probe: { intervalSeconds: 2, timeoutSeconds: 1 },
+        ...spec,
+      },
+    },
+  });
 }
 
 export interface RunningOperator {

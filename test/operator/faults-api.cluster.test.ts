@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HttpKubeClient, RESOURCES } from '../../operator/src/kube.ts';
 import type { ArcDeployment, ArcDeploymentSpec, Condition, RemediationSpec } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
-import { clusterDir, counter, installCrd, standInSidecars, startOperator } from './cluster-helpers.ts';
+import { clusterDir, counter, createArcDeployment, installCrd, standInSidecars, startOperator } from './cluster-helpers.ts';
 import type { RunningOperator } from './cluster-helpers.ts';
 import { livePods, podPool, podReady, watchInvariant } from './fault-helpers.ts';
 import { FaultProxy } from './fault-proxy.ts';
@@ -59,25 +59,11 @@ async function events(name: string, reason: string): Promise<number> {
 
 async function createArcd(name: string, replicas: number, remediation: RemediationSpec = {}, extra: Partial<ArcDeploymentSpec> = {}): Promise<void> {
   await core().createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: `${name}-tokens` }, stringData: { tokens: 'faults-api-test-token-123\n' } } });
-  await custom().createNamespacedCustomObject({
-    group: 'arcops.dev',
-    version: 'v1alpha1',
-    namespace: ns.name,
-    plural: 'arcdeployments',
-    body: {
-      apiVersion: 'arcops.dev/v1alpha1',
-      kind: 'ArcDeployment',
-      metadata: { name },
-      spec: {
-        replicas,
-        image: 'ghcr.io/arcops/arc-service:0.1.0',
-        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
-        apiTokenSecretRef: { name: `${name}-tokens` },
-        probe: { intervalSeconds: 2, timeoutSeconds: 1 },
-        remediation: { unhealthySeconds: 4, cooldownSeconds: 60, ...remediation },
-        ...extra,
-      },
-    },
+  await createArcDeployment(ns.kc, ns.name, name, {
+    replicas,
+    apiTokenSecretRef: { name: `${name}-tokens` },
+    remediation: { unhealthySeconds: 4, cooldownSeconds: 60, ...remediation },
+    ...extra,
   });
 }
 

@@ -16,7 +16,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, RemediationRecord, RemediationSpec } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
-import { installCrd, kubectl, restartApiServer, standInSidecars, startMissingComponents, stopComponent } from './cluster-helpers.ts';
+import { createArcDeployment, installCrd, kubectl, restartApiServer, standInSidecars, startMissingComponents, stopComponent } from './cluster-helpers.ts';
 import { FAST_OPERATOR_ENV, livePods, metricValue, podPool, podReady, spawnOperator, watchInvariant } from './fault-helpers.ts';
 import type { OperatorProcess } from './fault-helpers.ts';
 
@@ -34,24 +34,10 @@ async function arcd(name: string): Promise<ArcDeployment> {
 }
 
 async function createArcd(name: string, replicas: number, remediation: RemediationSpec = {}): Promise<void> {
-  await custom().createNamespacedCustomObject({
-    group: 'arcops.dev',
-    version: 'v1alpha1',
-    namespace: ns.name,
-    plural: 'arcdeployments',
-    body: {
-      apiVersion: 'arcops.dev/v1alpha1',
-      kind: 'ArcDeployment',
-      metadata: { name },
-      spec: {
-        replicas,
-        image: 'ghcr.io/arcops/arc-service:0.1.0',
-        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
-        apiTokenSecretRef: { name: 'arc-tokens' },
-        probe: { intervalSeconds: 2, timeoutSeconds: 1 },
-        remediation: { unhealthySeconds: 2, cooldownSeconds: 60, maxUnavailable: 1, ...remediation },
-      },
-    },
+  await createArcDeployment(ns.kc, ns.name, name, {
+    replicas,
+    apiTokenSecretRef: { name: 'arc-tokens' },
+    remediation: { unhealthySeconds: 2, cooldownSeconds: 60, maxUnavailable: 1, ...remediation },
   });
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, kubeconfigPath, useTestNamespace } from '../cluster/namespace.ts';
-import { installCrd, kubectl, repoRoot } from './cluster-helpers.ts';
+import { createArcDeployment, installCrd, kubectl, repoRoot } from './cluster-helpers.ts';
 
 const ns = useTestNamespace('operator-incluster');
 const SA = 'arc-operator';
@@ -86,18 +86,7 @@ async function runOperator(env: Record<string, string>): Promise<{ proc: ChildPr
 }
 
 async function expectReconciled(name: string): Promise<void> {
-  await ns.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    group: 'arcops.dev',
-    version: 'v1alpha1',
-    namespace: ns.name,
-    plural: 'arcdeployments',
-    body: {
-      apiVersion: 'arcops.dev/v1alpha1',
-      kind: 'ArcDeployment',
-      metadata: { name },
-      spec: { replicas: 1, image: 'ghcr.io/arcops/arc-service:0.1.0', sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0', apiTokenSecretRef: { name: 'arc-tokens' } },
-    },
-  });
+  await createArcDeployment(ns.kc, ns.name, name, { replicas: 1, apiTokenSecretRef: { name: 'arc-tokens' } });
   const deployment = await eventually(`Deployment ${name}`, () => ns.kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name, namespace: ns.name }), { timeoutMs: 30_000 });
   expect(deployment.metadata?.managedFields?.map((m) => m.manager)).toContain('arc-operator');
   const status = await eventually(`the status of ${name}`, async () => {

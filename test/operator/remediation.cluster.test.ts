@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, ArcDeploymentSpec, Condition, RemediationSpec } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
 import { KubeletFixture } from '../support/kubelet-fixture.ts';
-import { counter, installCrd, startOperator } from './cluster-helpers.ts';
+import { counter, createArcDeployment, installCrd, startOperator } from './cluster-helpers.ts';
 import { watchInvariant } from './fault-helpers.ts';
 import type { RunningOperator } from './cluster-helpers.ts';
 
@@ -51,25 +51,11 @@ async function createArcd(name: string, replicas: number, remediation: Remediati
   await core()
     .createNamespacedSecret({ namespace: ns.name, body: { metadata: { name: `${name}-tokens` }, stringData: { tokens: 'remediation-test-token-123\n' } } })
     .catch(() => undefined);
-  await custom().createNamespacedCustomObject({
-    group: 'arcops.dev',
-    version: 'v1alpha1',
-    namespace: ns.name,
-    plural: 'arcdeployments',
-    body: {
-      apiVersion: 'arcops.dev/v1alpha1',
-      kind: 'ArcDeployment',
-      metadata: { name },
-      spec: {
-        replicas,
-        image: 'ghcr.io/arcops/arc-service:0.1.0',
-        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
-        apiTokenSecretRef: { name: `${name}-tokens` },
-        probe: { intervalSeconds: 2, timeoutSeconds: 1 },
-        remediation: { unhealthySeconds: 2, cooldownSeconds: 60, ...remediation },
-        ...extra,
-      },
-    },
+  await createArcDeployment(ns.kc, ns.name, name, {
+    replicas,
+    apiTokenSecretRef: { name: `${name}-tokens` },
+    remediation: { unhealthySeconds: 2, cooldownSeconds: 60, ...remediation },
+    ...extra,
   });
 }
 
