@@ -102,7 +102,8 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return sum;
 }
 
-async function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that was free a moment ago (for a child process's metrics server). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -5,29 +5,18 @@
 // cluster. Both must reconcile an ArcDeployment end to end.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, kubeconfigPath, useTestNamespace } from '../cluster/namespace.ts';
 import { createArcDeployment, installCrd, kubectl, repoRoot } from './cluster-helpers.ts';
+import { freePort } from './fault-helpers.ts';
 
 const ns = useTestNamespace('operator-incluster');
 const SA = 'arc-operator';
 let saDir: string;
 let inClusterEnv: Record<string, string>;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   await installCrd();
