@@ -260,7 +260,11 @@ describe('the whole sidecar writing its own pod condition', () => {
       await relay.restore();
       await waitForCondition('pool-2', 'True', 'Healthy');
       await eventually('Ready=True again', async () => isReady(await readPod('pool-2')));
-      const after = await sc.status();
+      // The pod can show the write before the sidecar has read the answer to its patch.
+      const after = await eventually('the writer to record its write', async () => {
+        const s = await sc!.status();
+        return s.condition?.lastError === null && s.condition.written?.reason === 'Healthy' ? s : undefined;
+      });
       expect(after.condition).toMatchObject({ lastError: null, written: { status: 'True', reason: 'Healthy' } });
     } finally {
       await relay.close();
