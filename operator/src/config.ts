@@ -28,6 +28,8 @@ export interface OperatorConfig {
   /** Server-side timeout of one watch request; a watch silent for longer than this plus a grace is restarted. */
   readonly watchTimeoutMs: number;
   readonly workers: number;
+  /** How long a change of an owned object or pod waits, so that a burst of them makes one reconcile. */
+  readonly coalesceMs: number;
   /** How long what a read of a token Secret found is used again (0 = read it on every reconcile). */
   readonly secretCacheMs: number;
   readonly backoffBaseMs: number;
@@ -103,6 +105,7 @@ export function loadConfig(env: Env): OperatorConfig {
     resyncMs: r.seconds('RESYNC_SECONDS', 300, 1, 86_400),
     watchTimeoutMs: r.seconds('WATCH_TIMEOUT_SECONDS', 120, 1, 3600),
     workers: r.int('WORKERS', 8, 1, 64),
+    coalesceMs: r.seconds('COALESCE_SECONDS', 1, 0, 60),
     secretCacheMs: r.seconds('SECRET_CACHE_SECONDS', 10, 0, 3600),
     backoffBaseMs,
     backoffMaxMs,

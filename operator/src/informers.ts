@@ -284,7 +284,8 @@ export interface InformersOptions {
   namespaces: readonly string[];
   watchTimeoutMs: number;
   /** Receives the key of the ArcDeployment an observed change concerns. */
-  onKey: (key: string) => void;
+  /** An object changed; `key` is its ArcDeployment, `kind` the kind of the object that changed. */
+  onKey: (key: string, kind: string) => void;
   onRestart?: (resource: string, reason: RestartReason) => void;
   /** Test knobs passed to each Reflector. */
   reflector?: Partial<Pick<ReflectorOptions, 'silenceGraceMs' | 'watchdogIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'random'>>;
@@ -320,7 +321,7 @@ export class Informers {
             transform,
             onChange: (_type, obj) => {
               const key = ownerKey({ ...obj, kind: obj.kind ?? res.kind });
-              if (key !== undefined) options.onKey(key);
+              if (key !== undefined) options.onKey(key, res.kind);
             },
             onRestart: (reason) => options.onRestart?.(res.plural, reason),
           }),

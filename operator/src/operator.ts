@@ -14,6 +14,7 @@ import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, systemClock } from './queue.ts';
+import { KIND } from './types.ts';
 import type { Clock } from './queue.ts';
 
 export interface OperatorDeps {
@@ -38,6 +39,7 @@ export type OperatorSettings = Pick<
   | 'resyncMs'
   | 'watchTimeoutMs'
   | 'workers'
+  | 'coalesceMs'
   | 'secretCacheMs'
   | 'backoffBaseMs'
   | 'backoffMaxMs'
@@ -83,8 +85,13 @@ export class Operator {
       logger: this.log,
       namespaces: config.watchNamespaces,
       watchTimeoutMs: config.watchTimeoutMs,
-      onKey: (key) => {
-        if (this.acting) this.queue.add(key);
+      onKey: (key, kind) => {
+        if (!this.acting) return;
+        // A change of the ArcDeployment itself is reconciled at once. Its pods and owned objects
+        // change in bursts (a rollout, a scheduling pass, the status writes of the Deployment
+        // controller): a short delay folds each burst into one reconcile.
+        if (kind === KIND) this.queue.add(key);
+        else this.queue.addAfter(key, config.coalesceMs);
       },
       onRestart: (resource, reason) => metrics.watchRestartsTotal.inc({ resource, reason }),
       ...(deps.reflector === undefined ? {} : { reflector: deps.reflector }),

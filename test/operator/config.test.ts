@@ -33,6 +33,8 @@ describe('loadConfig', () => {
     [{ LEASE_NAMESPACE: 'ops', POD_NAMESPACE: 'arc-system' }, { leaseNamespace: 'ops' }],
     [{ RESYNC_SECONDS: '30', METRICS_PORT: '9090' }, { resyncMs: 30_000, metricsPort: 9090 }],
     [{ SECRET_CACHE_SECONDS: '0', WORKERS: '2' }, { secretCacheMs: 0, workers: 2 }],
+    [{}, { coalesceMs: 1000 }],
+    [{ COALESCE_SECONDS: '0.25' }, { coalesceMs: 250 }],
     // In a pod: the ServiceAccount, unless a KUBECONFIG is given.
     [
       { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },

@@ -169,6 +169,24 @@ describe('an ArcDeployment from deploy/samples', () => {
     expect(await counter(op.metrics, 'applyTotal', { result: 'unchanged' })).toBeGreaterThan(0);
   });
 
+  it('folds a burst of pod changes into one reconcile', async () => {
+    const key = `${ns.name}/${name}`;
+    const [pod] = await pods(name);
+    const before = op.operator.reconcileCounts.get(key) ?? 0;
+    // Six changes of one pod within a few tens of milliseconds, as a rollout or a scheduling pass
+    // makes them; each is a watch event for this ArcDeployment.
+    for (let i = 0; i < 6; i++) {
+      await core().patchNamespacedPod({
+        name: pod!.metadata!.name!,
+        namespace: ns.name,
+        body: [{ op: 'add', path: '/metadata/labels/arcops-test-burst', value: String(i) }],
+      });
+    }
+    await eventually('the reconcile to run', () => (op.operator.reconcileCounts.get(key) ?? 0) > before);
+    await new Promise((r) => setTimeout(r, 2500)); // more than COALESCE_SECONDS (1) after the last change
+    expect((op.operator.reconcileCounts.get(key) ?? 0) - before).toBe(1);
+  });
+
   it('rolls the pods when the spec changes, and reports the rollout', async () => {
     const oldPods = new Set((await pods(name)).map((p) => p.metadata?.name));
     await kubectl(['-n', ns.name, 'patch', 'arcd', name, '--type=merge', '-p', JSON.stringify({ spec: { pool: { size: 7 } } })]);
