@@ -7,7 +7,7 @@ import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { computeStatus, desiredObjects, resolveSpec } from './plan.ts';
+import { computeStatus, desiredObjects, poolCondition, resolveSpec } from './plan.ts';
 import type { ApplyProblem, SecretCheck } from './plan.ts';
 import { HISTORY_LIMIT, planRemediation, remediationStatus } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
@@ -124,6 +124,8 @@ export class Controller {
   private readonly remembered = new Map<string, Remembered>();
   /** Per ArcDeployment: pods evicted by this process, and when. */
   private readonly evicting = new Map<string, Map<string, number>>();
+  /** Per ArcDeployment: when this process first saw each pod's condition False. */
+  private readonly falseSince = new Map<string, Map<string, number>>();
 
   private readonly secrets: SecretChecker;
 
@@ -140,6 +142,7 @@ export class Controller {
       this.o.executor.forget(key);
       this.remembered.delete(key);
       this.evicting.delete(key);
+      this.falseSince.delete(key);
       return { requeue: 'none' };
     }
     const log = this.o.logger.child({ arcdeployment: key, generation: arcd.metadata.generation });
@@ -150,7 +153,8 @@ export class Controller {
     const now = new Date(this.o.clock.now());
     const previous = this.previousRemediation(key, arcd);
     const evicting = this.evictingPods(key, pods);
-    const baseInput = { arcd, pods, state: previous.remediationState ?? {}, history: previous.remediations ?? [], evicting, now };
+    const falseSince = this.falseSinceOf(key, pods);
+    const baseInput = { arcd, pods, state: previous.remediationState ?? {}, history: previous.remediations ?? [], evicting, falseSince, now };
 
     // Remediation first: an eviction that is due must not wait for the Secret check and the
     // applies. "The current template" is the one the Deployment carries now.
@@ -255,6 +259,25 @@ export class Controller {
     const merged = mine.uid === arcd.metadata.uid ? withUnseenRecords(observed, mine) : undefined;
     if (merged === undefined) this.remembered.delete(key);
     return merged ?? observed;
+  }
+
+  /**
+   * When each pod whose condition is False was first seen so by this process. A sidecar writes
+   * lastTransitionTime, but another writer may not; without this, such a pod would start its
+   * unhealthySeconds anew on every pass and never be replaced. Kept in memory: a new leader
+   * starts the count again.
+   */
+  private falseSinceOf(key: string, pods: readonly ObservedPod[]): Map<string, number> {
+    const before = this.falseSince.get(key);
+    const now = new Map<string, number>();
+    for (const pod of pods) {
+      const name = pod.metadata?.name;
+      if (name === undefined || poolCondition(pod)?.status !== 'False') continue;
+      now.set(name, before?.get(name) ?? this.o.clock.now());
+    }
+    if (now.size === 0) this.falseSince.delete(key);
+    else this.falseSince.set(key, now);
+    return now;
   }
 
   /** Pods this process evicted that the cache still shows as live (for a few seconds at most). */

@@ -33,6 +33,11 @@ export interface RemediationInput {
   history: readonly RemediationRecord[];
   /** Pods this process evicted that the cache does not show as going yet. */
   evicting?: ReadonlySet<string>;
+  /**
+   * When this process first saw each pod's condition False, by pod name: the start of its
+   * unhealthy time when the condition carries no (readable) lastTransitionTime.
+   */
+  falseSince?: ReadonlyMap<string, number>;
   now: Date;
 }
 
@@ -288,7 +293,8 @@ export function planRemediation(input: RemediationInput): RemediationPlan {
     const c = poolCondition(pod);
     if (c?.status === 'True') healthyCount++;
     if (c?.status !== 'False') continue;
-    unhealthy.push({ pod, name: podName(pod), condition: c, sinceMs: ms(c.lastTransitionTime) ?? nowMs });
+    const name = podName(pod);
+    unhealthy.push({ pod, name, condition: c, sinceMs: ms(c.lastTransitionTime) ?? input.falseSince?.get(name) ?? nowMs });
   }
 
   const image = judgeImage(input, spec, unhealthy, healthyCount);

@@ -112,6 +112,23 @@ describe('Controller: remediation', () => {
     expect(t.evictions()).toEqual([]);
   });
 
+  it('counts a False condition without lastTransitionTime from when it first saw it', async () => {
+    const t = setup();
+    const sick = podObject('a', T0);
+    const conditions = (sick['status'] as { conditions: Record<string, unknown>[] }).conditions;
+    delete conditions[1]!['lastTransitionTime']; // another writer than the sidecar may leave it out
+    t.kube.put(RESOURCES.pod, sick);
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'after', delayMs: 30_000 });
+    await t.clock.advance(20_000);
+    expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'after', delayMs: 10_000 });
+    expect(t.evictions()).toEqual([]);
+    await t.clock.advance(10_000);
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a']);
+  });
+
   it('a PodDisruptionBudget refusal (429) comes back with backoff, is recorded once and never forced', async () => {
     const t = setup();
     t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
