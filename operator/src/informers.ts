@@ -38,6 +38,8 @@ export interface ReflectorOptions {
   random?: () => number;
   /** Applied to every listed or watched object before it is stored and handed on. */
   transform?: (object: KubeObject) => KubeObject;
+  /** Items per page of a list (default 500, as client-go's pager). */
+  listPageSize?: number;
   onChange: (type: ChangeType, object: KubeObject) => void;
   onRestart?: (reason: RestartReason) => void;
 }
@@ -55,6 +57,8 @@ class StoppedError extends Error {
     this.name = 'StoppedError';
   }
 }
+
+const LIST_PAGE_SIZE = 500;
 
 function storeKey(obj: KubeObject): string {
   return objectKey(obj.metadata?.namespace ?? '', obj.metadata?.name ?? '');
@@ -150,12 +154,24 @@ export class Reflector {
   }
 
   private async relist(): Promise<void> {
-    const { items, resourceVersion } = await this.o.client.list(this.o.resource, {
-      namespace: this.o.namespace,
-      ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
-    });
+    // In pages, each trimmed as it comes: thousands of full pods never sit in memory at once.
+    // The pages are one snapshot; a continue token that expired (410) starts the list again.
     const trim = this.o.transform ?? ((o: KubeObject) => o);
-    const fresh = new Map(items.map((i) => [storeKey(i), trim(i)]));
+    const fresh = new Map<string, KubeObject>();
+    let resourceVersion: string;
+    let next: string | undefined;
+    do {
+      const page = await this.o.client.list(this.o.resource, {
+        namespace: this.o.namespace,
+        ...(this.o.labelSelector === undefined ? {} : { labelSelector: this.o.labelSelector }),
+        limit: this.o.listPageSize ?? LIST_PAGE_SIZE,
+        ...(next === undefined ? {} : { continue: next }),
+      });
+      for (const item of page.items) fresh.set(storeKey(item), trim(item));
+      resourceVersion = page.resourceVersion;
+      next = page.continue;
+    } while (next !== undefined && !this.stopped);
+    if (this.stopped) return;
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
         this.store.delete(key);
@@ -288,7 +304,7 @@ export interface InformersOptions {
   onKey: (key: string, kind: string) => void;
   onRestart?: (resource: string, reason: RestartReason) => void;
   /** Test knobs passed to each Reflector. */
-  reflector?: Partial<Pick<ReflectorOptions, 'silenceGraceMs' | 'watchdogIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'random'>>;
+  reflector?: Partial<Pick<ReflectorOptions, 'silenceGraceMs' | 'watchdogIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'random' | 'listPageSize'>>;
 }
 
 /** Every Reflector the operator runs, and lookups into their caches. */

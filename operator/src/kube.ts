@@ -67,6 +67,20 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+export interface ListPageOptions extends ListOptions {
+  /** At most this many items (the API server may return fewer and a continue token). */
+  limit?: number;
+  /** The continue token of the previous page. */
+  continue?: string;
+}
+
+export interface ListPage<T extends KubeObject = KubeObject> {
+  items: T[];
+  resourceVersion: string;
+  /** Set when more pages follow: pass it as `continue` to get the next one. */
+  continue?: string;
+}
+
 export interface WatchOptions extends ListOptions {
   resourceVersion: string;
   /** The API server ends the watch after this many seconds. */
@@ -84,7 +98,7 @@ export type PatchType = 'merge' | 'json' | 'strategic';
 export interface KubeClient {
   /** The object, or undefined when it does not exist (404). */
   get<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string): Promise<T | undefined>;
-  list<T extends KubeObject = KubeObject>(res: ResourceType, options?: ListOptions): Promise<{ items: T[]; resourceVersion: string }>;
+  list<T extends KubeObject = KubeObject>(res: ResourceType, options?: ListPageOptions): Promise<ListPage<T>>;
   /**
    * Streams watch events to `onEvent` until the server ends the watch (resolves), the stream
    * fails or the server sends an ERROR event (rejects; 410 = resourceVersion expired), or
@@ -288,15 +302,18 @@ export class HttpKubeClient implements KubeClient {
     return JSON.parse(r.body) as T;
   }
 
-  async list<T extends KubeObject = KubeObject>(res: ResourceType, options: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
+  async list<T extends KubeObject = KubeObject>(res: ResourceType, options: ListPageOptions = {}): Promise<ListPage<T>> {
     const query = new URLSearchParams();
     if (options.labelSelector) query.set('labelSelector', options.labelSelector);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.continue) query.set('continue', options.continue);
     const path = `${resourcePath(res, options.namespace)}${query.size > 0 ? `?${query.toString()}` : ''}`;
-    const list = await this.json<{ items?: T[]; metadata?: { resourceVersion?: string } }>('GET', path);
+    const list = await this.json<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', path);
     // List items carry no apiVersion/kind; give them theirs so they look like watched objects.
     const apiVersion = res.group === '' ? res.version : `${res.group}/${res.version}`;
     const items = (list.items ?? []).map((i) => ({ ...i, apiVersion, kind: res.kind }));
-    return { items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+    const next = list.metadata?.continue;
+    return { items, resourceVersion: list.metadata?.resourceVersion ?? '', ...(next ? { continue: next } : {}) };
   }
 
   async watch(res: ResourceType, options: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<void> {

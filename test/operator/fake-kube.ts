@@ -3,7 +3,7 @@
 // stale updates (409) like the API server; watches are scripted by the test.
 import { KubeApiError, KubeTransportError } from '../../operator/src/errors.ts';
 import { RESOURCES } from '../../operator/src/kube.ts';
-import type { ApplyOptions, KubeClient, ListOptions, PatchType, ResourceType, WatchEvent, WatchOptions } from '../../operator/src/kube.ts';
+import type { ApplyOptions, KubeClient, ListPage, ListPageOptions, PatchType, ResourceType, WatchEvent, WatchOptions } from '../../operator/src/kube.ts';
 import type { KubeObject } from '../../operator/src/types.ts';
 
 export interface WatchCall {
@@ -72,12 +72,16 @@ export class FakeKube implements KubeClient {
     return o === undefined ? undefined : (structuredClone(o) as T);
   }
 
-  async list<T extends KubeObject = KubeObject>(res: ResourceType, options: ListOptions = {}): Promise<{ items: T[]; resourceVersion: string }> {
+  async list<T extends KubeObject = KubeObject>(res: ResourceType, options: ListPageOptions = {}): Promise<ListPage<T>> {
     this.check('list', res);
-    const items =
+    const all =
       this.listScript?.(res) ??
       [...this.objects.entries()].filter(([k]) => k.startsWith(`${res.plural}/${options.namespace ?? ''}`)).map(([, o]) => o);
-    return { items: structuredClone(items) as T[], resourceVersion: String(this.rv) };
+    // Pages as the API server cuts them: `continue` is the offset of the next item here.
+    const from = options.continue === undefined ? 0 : Number(options.continue);
+    const to = options.limit === undefined ? all.length : Math.min(all.length, from + options.limit);
+    const items = all.slice(from, to);
+    return { items: structuredClone(items) as T[], resourceVersion: String(this.rv), ...(to < all.length ? { continue: String(to) } : {}) };
   }
 
   async watch(res: ResourceType, options: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<void> {

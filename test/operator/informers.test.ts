@@ -106,6 +106,27 @@ describe('Reflector', () => {
     await h.reflector.stop();
   });
 
+  it('lists in pages, trims each page as it comes, and reports the whole list once', async () => {
+    const trimmed: string[] = [];
+    const h = harness({
+      listPageSize: 2,
+      transform: (o) => {
+        trimmed.push(o.metadata?.name ?? '');
+        return { ...o, spec: undefined };
+      },
+    });
+    h.kube.listScript = () => ['a', 'b', 'c', 'd', 'e'].map((n, i) => ({ ...deployment(n, String(i + 1)), spec: { replicas: 3 } }));
+    h.kube.watchScript = delivering();
+    h.reflector.start();
+    await flush();
+    expect(h.kube.calls.filter((c) => c.method === 'list')).toHaveLength(3);
+    expect(trimmed).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(h.changes).toEqual(['add:a@1', 'add:b@2', 'add:c@3', 'add:d@4', 'add:e@5']);
+    expect(h.reflector.list().every((o) => o.spec === undefined)).toBe(true);
+    expect(h.reflector.hasSynced).toBe(true);
+    await h.reflector.stop();
+  });
+
   it('resumes a watch the server ended from the last resourceVersion, without listing again', async () => {
     const h = harness();
     h.kube.listScript = () => [deployment('a', '1')];
