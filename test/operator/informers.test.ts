@@ -191,6 +191,22 @@ describe('Reflector', () => {
     await h.reflector.stop();
   });
 
+  it('waits as long as a 429 asks (Retry-After) before it watches again', async () => {
+    const h = harness();
+    h.kube.listScript = () => [];
+    h.kube.watchScript = async () => {
+      throw new KubeApiError(429, 'TooManyRequests', 'too many requests', { method: 'GET', path: '/api/v1/pods' }, { retryAfterSeconds: 7 });
+    };
+    h.reflector.start();
+    await flush();
+    expect(h.kube.watches).toHaveLength(1);
+    await h.clock.advance(6999); // its own backoff would be 1 s
+    expect(h.kube.watches).toHaveLength(1);
+    await h.clock.advance(1);
+    expect(h.kube.watches).toHaveLength(2);
+    await h.reflector.stop();
+  });
+
   it('keeps retrying when even the list fails, and fills the cache once it works', async () => {
     const h = harness();
     h.kube.down = true;
