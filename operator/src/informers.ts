@@ -167,7 +167,11 @@ export class Reflector {
         limit: this.o.listPageSize ?? LIST_PAGE_SIZE,
         ...(next === undefined ? {} : { continue: next }),
       });
-      for (const item of page.items) fresh.set(storeKey(item), trim(item));
+      for (const item of page.items) {
+        const problem = malformedEvent({ type: 'ADDED', object: item }, this.o.resource.namespaced);
+        if (problem === undefined) fresh.set(storeKey(item), trim(item));
+        else this.o.logger.warn({ resource: this.description, problem, object: JSON.stringify(item).slice(0, 500) }, 'malformed listed object skipped');
+      }
       resourceVersion = page.resourceVersion;
       next = page.continue;
     } while (next !== undefined && !this.stopped);

@@ -106,6 +106,17 @@ describe('Reflector', () => {
     await h.reflector.stop();
   });
 
+  it('skips a listed object a typed decoder would refuse, and keeps the rest', async () => {
+    const h = harness();
+    h.kube.listScript = () => [deployment('a', '1'), { ...deployment('bad', '2'), status: { conditions: 'Available' } } as unknown as KubeObject, deployment('c', '3')];
+    h.kube.watchScript = delivering();
+    h.reflector.start();
+    await flush();
+    expect(h.changes).toEqual(['add:a@1', 'add:c@3']);
+    expect(h.reflector.hasSynced).toBe(true);
+    await h.reflector.stop();
+  });
+
   it('lists in pages, trims each page as it comes, and reports the whole list once', async () => {
     const trimmed: string[] = [];
     const h = harness({
