@@ -108,7 +108,7 @@ describe('Reflector', () => {
 
   it('skips a listed object a typed decoder would refuse, and keeps the rest', async () => {
     const h = harness();
-    h.kube.listScript = () => [deployment('a', '1'), { ...deployment('bad', '2'), status: { conditions: 'Available' } } as unknown as KubeObject, deployment('c', '3')];
+    h.kube.listScript = () => [deployment('a', '1'), { ...deployment('bad', '2'), status: { conditions: 'Available' } }, deployment('c', '3')];
     h.kube.watchScript = delivering();
     h.reflector.start();
     await flush();
