@@ -3,3 +3,4 @@ export * from './pool-metrics.ts';
 export * from './pool-errors.ts';
 export * from './env.ts';
 export * from './incluster.ts';
+export * from './node-http.ts';

@@ -6,12 +6,15 @@
 // (client-node's typed lists turn timestamps into Date objects while its watch events do not)
 // and makes managedFields comparisons exact.
 import { Buffer } from 'node:buffer';
-import http from 'node:http';
-import https from 'node:https';
+import type { Agent, IncomingHttpHeaders } from 'node:http';
+import type { RequestOptions } from 'node:https';
+import { http, nodeHttps } from '@arcops/common';
 import type { InClusterCredentials } from '@arcops/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeTransportError, describeError } from './errors.ts';
 import type { KubeObject } from './types.ts';
+
+const https = nodeHttps();
 
 export interface ResourceType {
   group: string;
@@ -138,12 +141,12 @@ const CONTENT_TYPES: Record<PatchType | 'apply', string> = {
 
 interface RawResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
 /** Converts a Status body into a KubeApiError. */
-function apiError(method: string, path: string, status: number, headers: http.IncomingHttpHeaders, body: string): KubeApiError {
+function apiError(method: string, path: string, status: number, headers: IncomingHttpHeaders, body: string): KubeApiError {
   let reason = http.STATUS_CODES[status] ?? 'Unknown';
   let message = body.trim().slice(0, 2000) || `${method} ${path} failed with HTTP ${status}`;
   try {
@@ -170,7 +173,7 @@ export interface KubeAccess {
   /** Base URL of the API server. */
   server(): string;
   /** Adds the TLS material (CA, client certificate) and the credentials to one request. */
-  authorize(options: https.RequestOptions): Promise<void>;
+  authorize(options: RequestOptions): Promise<void>;
   /** True when requests go through a proxy: no shared keep-alive agent then. */
   proxied(): boolean;
 }
@@ -224,7 +227,7 @@ export class HttpKubeClient implements KubeClient {
   private readonly access: KubeAccess;
   private readonly requestTimeoutMs: number;
   private readonly userAgent: string;
-  private agent: http.Agent | undefined;
+  private agent: Agent | undefined;
 
   constructor(access: KubeAccess | KubeConfig, options: HttpKubeClientOptions = {}) {
     this.access = isKubeConfig(access) ? kubeConfigAccess(access) : access;
@@ -243,9 +246,9 @@ export class HttpKubeClient implements KubeClient {
     this.agent = undefined;
   }
 
-  private async requestOptions(method: string, path: string, headers: Record<string, string>): Promise<{ url: URL; options: https.RequestOptions }> {
+  private async requestOptions(method: string, path: string, headers: Record<string, string>): Promise<{ url: URL; options: RequestOptions }> {
     const url = new URL(this.access.server().replace(/\/+$/, '') + path);
-    const options: https.RequestOptions = { method, headers: {} };
+    const options: RequestOptions = { method, headers: {} };
     // Fills in the CA, client certificate, bearer token (in-cluster files, kubeconfig, exec plugin).
     await this.access.authorize(options);
     options.headers = { ...(options.headers as Record<string, string>), 'user-agent': this.userAgent, accept: 'application/json', ...headers };

@@ -3,11 +3,10 @@
  * Arc's `/api/v1/metrics/query-pool`), the runtime report, and a canary `SELECT 1`. It dials
  * only the URL it is given and never follows redirects. Parsing is pure and exported.
  */
-import { isPoolQueueFullError, isPoolWaitTimeoutError } from '@arcops/common';
+import { http, isPoolQueueFullError, isPoolWaitTimeoutError, nodeHttps } from '@arcops/common';
 import type { CanaryOutcome, PoolSample, RuntimeSample } from './checks.ts';
 import { describeCause, serviceHttpError, serviceShapeError, serviceTimeoutError, serviceUnreachableError } from './errors.ts';
 import type { ProbeEndpoint } from './metrics.ts';
-import { http } from './node-http.ts';
 
 export interface Prober {
   readonly url: string;
@@ -144,7 +143,7 @@ interface Send {
 
 /** One HTTP exchange on a fresh connection; rejects on a socket error, an abort or a redirect. */
 function exchange(url: string, init: Send, signal: AbortSignal): Promise<Answer> {
-  const client = url.startsWith('https:') ? process.getBuiltinModule('node:https') : http;
+  const client = url.startsWith('https:') ? nodeHttps() : http;
   return new Promise((resolve, reject) => {
     const req = client.request(url, { method: init.method ?? 'GET', headers: init.headers, signal, agent: false }, (res) => {
       const status = res.statusCode ?? 0;

@@ -43,9 +43,11 @@ describe('the images of the real tree', () => {
     expect(has('sidecar', '@duckdb/node-api')).toBe(false);
     expect(has('service', '@kubernetes/client-node')).toBe(false);
     expect(has('operator', '@kubernetes/client-node')).toBe(true);
-    // The sidecar serves four small routes on node:http (ADR 0010): fastify stays out of it.
+    // The sidecar and the operator serve a few small routes on node:http (ADRs 0009, 0010):
+    // fastify stays out of both.
     expect(has('service', 'fastify')).toBe(true);
     expect(has('sidecar', 'fastify')).toBe(false);
+    expect(has('operator', 'fastify')).toBe(false);
   });
 });
 
