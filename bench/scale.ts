@@ -9,6 +9,10 @@
 // cluster-admin kubeconfig instead. Prints figures; asserts nothing.
 //
 //   node --conditions=arc-source bench/scale.ts [--count N] [--replicas R] [--at-rest S] [--no-unhealthy] [--kubeconfig]
+//        [--node-options "FLAGS"] [--heap-snapshot DIR]
+//
+// --node-options runs the operator with other V8 flags than the image's (to try one);
+// --heap-snapshot writes a heap snapshot of the operator at rest into DIR (for Chrome DevTools).
 //
 // 1. N ArcDeployments of R replicas are applied; kwok runs the pods; the bench stands in for the
 //    sidecars (it patches every Running pod's arcops.dev/PoolHealthy True through pods/status, in
@@ -20,7 +24,7 @@
 // 4. One pod's condition set False: time until its eviction (unhealthySeconds = 5).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +53,10 @@ export interface ScaleOptions {
   concurrency?: number;
   /** How the operator authenticates: as in a pod (default) or with the kubeconfig. */
   credentials?: Credentials;
+  /** NODE_OPTIONS of the operator instead of the image's. */
+  nodeOptions?: string;
+  /** Write a heap snapshot of the operator at rest into this folder. */
+  heapSnapshotDir?: string;
 }
 
 export type Credentials = 'in-cluster' | 'kubeconfig';
@@ -77,7 +85,7 @@ export interface ScaleResult {
   applySeconds: number;
   converging: Usage;
   /** `quiet`: only the seconds in which no reconcile ran (between periodic resyncs). */
-  atRest: Usage & { seconds: number; quiet: Usage };
+  atRest: Usage & { seconds: number; quiet: Usage; heap: HeapFigures };
   converge: { reconciles: number; requests: number; writes: number };
   resync: {
     reconciles: number;
@@ -232,13 +240,25 @@ async function inClusterEnv(w: World, dir: string): Promise<Record<string, strin
   return { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port || '443', SERVICE_ACCOUNT_DIR: sa };
 }
 
-async function startOperator(w: World, resyncSeconds: number, credentials: Credentials, nodeOptions: string): Promise<OperatorChild> {
+export interface HeapFigures {
+  usedMb: number;
+  totalMb: number;
+  externalMb: number;
+}
+
+function heapFigures(metricsText: string): HeapFigures {
+  const mb = (name: string): number => metric(metricsText, name) / 1024 / 1024;
+  return { usedMb: mb('arc_operator_nodejs_heap_size_used_bytes'), totalMb: mb('arc_operator_nodejs_heap_size_total_bytes'), externalMb: mb('arc_operator_nodejs_external_memory_bytes') };
+}
+
+async function startOperator(w: World, resyncSeconds: number, credentials: Credentials, nodeOptions: string, heapSnapshotDir?: string): Promise<OperatorChild> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'arc-scale-'));
   const probeFile = join(dir, 'requests.json');
   const { KUBECONFIG: _kubeconfig, KUBERNETES_SERVICE_HOST: _host, NODE_OPTIONS: _nodeOptions, ...env } = process.env;
   const access = credentials === 'kubeconfig' ? { KUBECONFIG: w.kubeconfig } : await inClusterEnv(w, dir);
-  const proc = spawn(process.execPath, ['--conditions=arc-source', '--import', './bench/scale-probe.ts', 'operator/src/main.ts'], {
+  const snapshotFlags = heapSnapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapSnapshotDir}`];
+  const proc = spawn(process.execPath, ['--conditions=arc-source', ...snapshotFlags, '--import', './bench/scale-probe.ts', 'operator/src/main.ts'], {
     cwd: ROOT,
     env: {
       ...env,
@@ -618,9 +638,9 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
   const atRestSeconds = options.atRestSeconds ?? (count >= 1000 ? 60 : 30);
   const resyncSeconds = options.resyncSeconds ?? 60;
   const credentials = options.credentials ?? 'in-cluster';
-  const nodeOptions = imageNodeOptions();
+  const nodeOptions = options.nodeOptions ?? imageNodeOptions();
   const w = await world(count * replicas);
-  const op = await startOperator(w, resyncSeconds, credentials, nodeOptions).catch(async (err: unknown) => {
+  const op = await startOperator(w, resyncSeconds, credentials, nodeOptions, options.heapSnapshotDir).catch(async (err: unknown) => {
     await cleanUp(w);
     throw err;
   });
@@ -639,6 +659,8 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const convergeRequests = diffCounts(r0, op.requests());
     const busy = await watchReconciles(op, atRestSeconds);
     const tRest = performance.now();
+    const heap = heapFigures(await op.metrics());
+    if (options.heapSnapshotDir !== undefined) await heapSnapshot(op.pid, options.heapSnapshotDir);
     const quiet = s.samples.filter((x) => !busy.some((b) => b > x.t - 1000 && b <= x.t + 1000));
     const resync = await measureResync(w, op, count, resyncSeconds);
     const eviction = options.unhealthy === false ? undefined : await measureEviction(w);
@@ -652,7 +674,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       convergeSeconds: (tConverged - t0) / 1000,
       applySeconds: (tApplied - t0) / 1000,
       converging: usage(s.samples, t0, tConverged),
-      atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: usage(quiet, tRest - atRestSeconds * 1000, tRest) },
+      atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: usage(quiet, tRest - atRestSeconds * 1000, tRest), heap },
       converge: {
         reconciles: metric(m1, 'arc_operator_reconcile_total') - metric(m0, 'arc_operator_reconcile_total'),
         requests: sumWhere(convergeRequests, (v) => v !== 'WATCH'),
@@ -670,6 +692,28 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
   }
 }
 
+/** Signals the operator (started with --heapsnapshot-signal) and waits for its snapshot file. */
+async function heapSnapshot(pid: number, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 5 * 60_000;
+  for (;;) {
+    const file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    // Node writes the file in one go and closes it; wait until its size stops changing.
+    if (file !== undefined) {
+      const size = statSync(join(dir, file)).size;
+      await new Promise((r) => setTimeout(r, 2000));
+      if (size > 0 && statSync(join(dir, file)).size === size) {
+        console.log(`  heap snapshot: ${join(dir, file)}`);
+        return;
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error('bench scale: no heap snapshot within 5 minutes');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 async function cleanUp(w: World): Promise<void> {
   await w.kc.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: w.namespace }).catch(() => undefined);
   await w.core.deleteNamespace({ name: w.namespace }).catch(() => undefined);
@@ -680,7 +724,8 @@ const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
 export function printScale(r: ScaleResult): void {
   const pods = r.count * r.replicas;
   console.log(`\n== Operator at scale: ${r.count} ArcDeployments x ${r.replicas} replicas = ${pods} pods on ${r.nodes} kwok Nodes (operator as a child process) ==`);
-  console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (the image's), WORKERS and the rest at their defaults`);
+  const whose = r.nodeOptions === imageNodeOptions() ? "the image's" : 'not the image\'s: --node-options';
+  console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (${whose}), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
   console.log(`  converging: CPU avg ${fmt(r.converging.cpuAvgPct, 1)} % / max ${fmt(r.converging.cpuMaxPct, 1)} % of a core, RSS max ${fmt(r.converging.rssMaxMb, 0)} MB`);
@@ -689,6 +734,8 @@ export function printScale(r: ScaleResult): void {
   console.log(`  at rest (${r.atRest.seconds} s after convergence, RESYNC_SECONDS ${r.resyncSeconds}): CPU avg ${fmt(r.atRest.cpuAvgPct, 2)} % (max ${fmt(r.atRest.cpuMaxPct, 1)} %) including resyncs`);
   console.log(`  at rest between resyncs: CPU avg ${fmt(r.atRest.quiet.cpuAvgPct, 2)} %; a full resync costs ${fmt(r.resync.cpuSeconds, 2)} CPU s; at the default RESYNC_SECONDS 300: ${fmt(amortized, 2)} %   target < 2 %: ${mark(amortized < 2)}`);
   console.log(`  at rest: RSS ${fmt(r.atRest.rssEndMb, 0)} MB (max ${fmt(r.atRest.rssMaxMb, 0)} MB)   target < 256 MB: ${mark(r.atRest.rssMaxMb < 256)}`);
+  const h = r.atRest.heap;
+  console.log(`  at rest: V8 heap ${fmt(h.usedMb, 0)} MB used of ${fmt(h.totalMb, 0)} MB, external ${fmt(h.externalMb, 0)} MB`);
   const rs = r.resync;
   console.log(`  full resync of the converged cluster: ${rs.reconciles} reconciles, ${fmt(rs.requestsPerReconcile, 2)} API requests per reconcile: ${JSON.stringify(rs.requests)}`);
   console.log(
@@ -718,5 +765,9 @@ if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   if (replicas !== undefined) opts.replicas = replicas;
   if (atRest !== undefined) opts.atRestSeconds = atRest;
   if (resync !== undefined) opts.resyncSeconds = resync;
+  const nodeOptions = argValue('--node-options');
+  if (nodeOptions !== undefined) opts.nodeOptions = nodeOptions;
+  const snapshotDir = argValue('--heap-snapshot');
+  if (snapshotDir !== undefined) opts.heapSnapshotDir = snapshotDir;
   printScale(await benchScale(opts));
 }
