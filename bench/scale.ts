@@ -1,8 +1,10 @@
 // The operator at scale (issue 8), against the local control plane (hack/cluster; ARC_CLUSTER_DIR
 // and the ARC_*_PORT variables are honoured; started if needed, with enough kwok Nodes for the
-// pods unless ARC_CLUSTER_NODES says otherwise). The operator runs as a child process
-// (`node --conditions=arc-source operator/src/main.ts`) so its RSS and CPU can be read from /proc;
-// bench/scale-probe.ts is preloaded into it to count its API requests. It runs as in a pod: with
+// pods unless ARC_CLUSTER_NODES says otherwise). The operator runs as a child process, compiled
+// as in the image (`tsc -b operator`, then `node operator/dist/main.js`; the sources if that fails,
+// with a warning: they load Node's type stripper, tens of MB the image never has), so its RSS and
+// CPU can be read from /proc; bench/scale-probe.mjs (plain JavaScript for the same reason) is
+// preloaded into it to count its API requests. It runs as in a pod: with
 // the V8 flags of the image (the operator stage's NODE_OPTIONS in the Dockerfile) and in-cluster
 // credentials (a ServiceAccount token bound to the chart's ClusterRole, the cluster CA, and
 // KUBERNETES_SERVICE_HOST/PORT pointing at the local API server); `--kubeconfig` runs it with the
@@ -22,9 +24,9 @@
 // 3. A full resync of the converged cluster (RESYNC_SECONDS): requests per reconcile and writes,
 //    from the operator's metrics, the request probe and the resourceVersions of every owned object.
 // 4. One pod's condition set False: time until its eviction (unhealthySeconds = 5).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +82,7 @@ export interface ScaleResult {
   count: number;
   replicas: number;
   nodes: number;
+  kcmRateLimit: string;
   resyncSeconds: number;
   convergeSeconds: number;
   applySeconds: number;
@@ -173,6 +176,8 @@ interface World {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   nodes: number;
+  /** kube-controller-manager's client rate limit. */
+  kcmRateLimit: string;
 }
 
 async function world(pods: number): Promise<World> {
@@ -190,7 +195,19 @@ async function world(pods: number): Promise<World> {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await until('the default ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true), 30_000, 100);
   await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'arc-tokens' }, stringData: { tokens: 'bench-scale-token-1\n' } } });
-  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), nodes: ready };
+  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), nodes: ready, kcmRateLimit: kcmRateLimit() };
+}
+
+/** kube-controller-manager's client rate limit, from its command line (hack/cluster/up.sh: ARC_KCM_API_QPS/BURST). */
+function kcmRateLimit(): string {
+  try {
+    const pid = readFileSync(join(clusterDir(), 'pids', 'kube-controller-manager.pid'), 'utf8').trim();
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const flag = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? `${fallback} (default)`;
+    return `QPS ${flag('kube-api-qps', '20')}, burst ${flag('kube-api-burst', '30')}`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 // ---------- the operator child ----------
@@ -258,7 +275,7 @@ async function startOperator(w: World, resyncSeconds: number, credentials: Crede
   const { KUBECONFIG: _kubeconfig, KUBERNETES_SERVICE_HOST: _host, NODE_OPTIONS: _nodeOptions, ...env } = process.env;
   const access = credentials === 'kubeconfig' ? { KUBECONFIG: w.kubeconfig } : await inClusterEnv(w, dir);
   const snapshotFlags = heapSnapshotDir === undefined ? [] : ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapSnapshotDir}`];
-  const proc = spawn(process.execPath, ['--conditions=arc-source', ...snapshotFlags, '--import', './bench/scale-probe.ts', 'operator/src/main.ts'], {
+  const proc = spawn(process.execPath, [...snapshotFlags, '--import', './bench/scale-probe.mjs', ...operatorEntry()], {
     cwd: ROOT,
     env: {
       ...env,
@@ -619,12 +636,19 @@ async function measureEviction(w: World): Promise<ScaleResult['eviction']> {
 }
 
 /** Waits `seconds`, polling the operator's metrics; returns the instants at which reconciles ran. */
+/**
+ * Scrapes the operator's metrics every SCRAPE_MS at rest: as often as a fast Prometheus job, and
+ * no more, since each scrape costs the operator CPU that would count as its own idle CPU (at
+ * 2 scrapes a second they made ~1.5 % of a core).
+ */
+const SCRAPE_MS = 5000;
+
 async function watchReconciles(op: OperatorChild, seconds: number): Promise<number[]> {
   const busy: number[] = [];
   const end = performance.now() + seconds * 1000;
   let last = metric(await op.metrics(), 'arc_operator_reconcile_total');
   while (performance.now() < end) {
-    await sleep(500);
+    await sleep(SCRAPE_MS);
     const now = metric(await op.metrics(), 'arc_operator_reconcile_total');
     if (now !== last) busy.push(performance.now());
     last = now;
@@ -661,7 +685,8 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const tRest = performance.now();
     const heap = heapFigures(await op.metrics());
     if (options.heapSnapshotDir !== undefined) await heapSnapshot(op.pid, options.heapSnapshotDir);
-    const quiet = s.samples.filter((x) => !busy.some((b) => b > x.t - 1000 && b <= x.t + 1000));
+    // A change seen at b happened within the scrape interval before it.
+    const quiet = s.samples.filter((x) => !busy.some((b) => x.t >= b - SCRAPE_MS - 1000 && x.t <= b + 1000));
     const resync = await measureResync(w, op, count, resyncSeconds);
     const eviction = options.unhealthy === false ? undefined : await measureEviction(w);
     return {
@@ -670,6 +695,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       count,
       replicas,
       nodes: w.nodes,
+      kcmRateLimit: w.kcmRateLimit,
       resyncSeconds,
       convergeSeconds: (tConverged - t0) / 1000,
       applySeconds: (tApplied - t0) / 1000,
@@ -690,6 +716,15 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     await op.stop();
     await cleanUp(w);
   }
+}
+
+/** The operator as the image runs it (compiled); its TypeScript sources if it does not build. */
+function operatorEntry(): string[] {
+  const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+  const built = spawnSync(process.execPath, [tsc, '-b', 'operator'], { cwd: ROOT, stdio: 'ignore' });
+  if (built.status === 0 && existsSync(join(ROOT, 'operator/dist/main.js'))) return ['operator/dist/main.js'];
+  console.warn('bench scale: tsc -b operator failed; running the TypeScript sources, which load the type stripper (more memory than the image)');
+  return ['--conditions=arc-source', 'operator/src/main.ts'];
 }
 
 /** Signals the operator (started with --heapsnapshot-signal) and waits for its snapshot file. */
@@ -724,6 +759,7 @@ const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
 export function printScale(r: ScaleResult): void {
   const pods = r.count * r.replicas;
   console.log(`\n== Operator at scale: ${r.count} ArcDeployments x ${r.replicas} replicas = ${pods} pods on ${r.nodes} kwok Nodes (operator as a child process) ==`);
+  console.log(`  control plane: kube-controller-manager client ${r.kcmRateLimit} per controller (ARC_KCM_API_QPS/BURST)`);
   const whose = r.nodeOptions === imageNodeOptions() ? "the image's" : 'not the image\'s: --node-options';
   console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (${whose}), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);

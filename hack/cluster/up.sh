@@ -13,6 +13,11 @@
 #   ARC_CLUSTER_TIMEOUT    seconds to wait for each component (default 120)
 #   ARC_APISERVER_PORT (26443), ARC_ETCD_PORT (22379, peer +1), ARC_KCM_PORT (20257),
 #   ARC_SCHEDULER_PORT (20259), ARC_KWOK_PORT (20250)
+#   ARC_KCM_API_QPS, ARC_KCM_API_BURST
+#                          kube-controller-manager's client rate limit (default: its own, 20 and
+#                          30, per controller). bench/scale.ts at 1000 ArcDeployments raises it as
+#                          large clusters do: at 20 the ReplicaSet controller alone needs minutes
+#                          for 3000 pods (docs/benchmarks.md).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -318,6 +323,8 @@ start kube-controller-manager "$KCM_PORT" \
   --cluster-signing-key-file="$CERTS/ca.key" \
   --service-cluster-ip-range="$SERVICE_CIDR" \
   --allocate-node-cidrs=false \
+  ${ARC_KCM_API_QPS:+--kube-api-qps="$ARC_KCM_API_QPS"} \
+  ${ARC_KCM_API_BURST:+--kube-api-burst="$ARC_KCM_API_BURST"} \
   --profiling=false \
   --v=1
 start kube-scheduler "$SCHEDULER_PORT" \

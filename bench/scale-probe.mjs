@@ -1,18 +1,25 @@
-// Preloaded into the operator child by bench/scale.ts (`node --import ./bench/scale-probe.ts`):
+// Preloaded into the operator child by bench/scale.ts (`node --import ./bench/scale-probe.mjs`):
 // counts every HTTP request the process sends (the operator talks to the API server through
 // node:https, which publishes `http.client.request.start`) by verb and resource, and writes the
 // counts as JSON to ARC_SCALE_PROBE_FILE twice a second. The operator's own metrics count
 // applies and status writes but not reads, so this is how the bench gets requests per reconcile
-// without touching the operator. Never loaded by the operator in production.
+// without touching the operator. Never loaded by the operator in production. Plain JavaScript:
+// a TypeScript file would load Node's type stripper into the operator, which the image never
+// does (it runs the compiled dist/), and its memory would count as the operator's.
 import { subscribe } from 'node:diagnostics_channel';
-import type { ClientRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
+import { setInterval } from 'node:timers';
 
 const file = process.env['ARC_SCALE_PROBE_FILE'];
-const counts: Record<string, number> = {};
+/** @type {Record<string, number>} */
+const counts = {};
 
-/** `GET pods`, `PATCH arcdeployments/status`, `WATCH deployments`, ... */
-function key(req: ClientRequest): string {
+/**
+ * `GET pods`, `PATCH arcdeployments/status`, `WATCH deployments`, ...
+ * @param {import('node:http').ClientRequest} req
+ * @returns {string}
+ */
+function key(req) {
   const [path = '', query = ''] = req.path.split('?');
   const parts = path.split('/').filter((p) => p !== '');
   const ns = parts.indexOf('namespaces');
@@ -25,10 +32,10 @@ function key(req: ClientRequest): string {
 
 if (file !== undefined) {
   subscribe('http.client.request.start', (message) => {
-    const k = key((message as { request: ClientRequest }).request);
+    const k = key(/** @type {{ request: import('node:http').ClientRequest }} */ (message).request);
     counts[k] = (counts[k] ?? 0) + 1;
   });
-  const flush = (): void => writeFileSync(file, JSON.stringify(counts));
+  const flush = () => writeFileSync(file, JSON.stringify(counts));
   setInterval(flush, 500).unref();
   process.once('exit', flush);
 }
