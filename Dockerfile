@@ -99,7 +99,8 @@ COPY --from=build /app/operator/package.json operator/
 COPY --from=build /app/operator/dist operator/dist
 WORKDIR /app/operator
 # A small young generation: the operator's garbage is short-lived (JSON of API responses) and
-# RSS is what it costs at rest (ADR 0009).
-ENV NODE_OPTIONS=--max-semi-space-size=1
+# RSS is what it costs at rest. --expose-gc lets the operator hand the pages V8 keeps pooled
+# back to the system once it is idle after a busy period (operator/src/memory.ts; ADR 0009).
+ENV NODE_OPTIONS="--max-semi-space-size=1 --expose-gc"
 EXPOSE 8080
 ENTRYPOINT ["node", "dist/main.js"]

@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ROOT, cpuSeconds, fmt, rssMb } from './support.ts';
+import { ROOT, cpuSeconds, fmt, residentBreakdown, rssMb } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -224,7 +224,8 @@ interface OperatorChild {
 export function imageNodeOptions(): string {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const stage = dockerfile.slice(dockerfile.search(/^FROM \S+ AS operator$/m));
-  return /^ENV NODE_OPTIONS=(\S+)$/m.exec(stage.slice(0, stage.indexOf('ENTRYPOINT')))?.[1] ?? '';
+  const m = /^ENV NODE_OPTIONS=(?:"([^"]*)"|(\S+))$/m.exec(stage.slice(0, stage.indexOf('ENTRYPOINT')));
+  return m?.[1] ?? m?.[2] ?? '';
 }
 
 const BENCH_SA = 'arc-operator';
@@ -261,11 +262,23 @@ export interface HeapFigures {
   usedMb: number;
   totalMb: number;
   externalMb: number;
+  resident: ReturnType<typeof residentBreakdown> | undefined;
 }
 
-function heapFigures(metricsText: string): HeapFigures {
+function heapFigures(metricsText: string, pid: number): HeapFigures {
   const mb = (name: string): number => metric(metricsText, name) / 1024 / 1024;
-  return { usedMb: mb('arc_operator_nodejs_heap_size_used_bytes'), totalMb: mb('arc_operator_nodejs_heap_size_total_bytes'), externalMb: mb('arc_operator_nodejs_external_memory_bytes') };
+  let resident: HeapFigures['resident'];
+  try {
+    resident = residentBreakdown(pid);
+  } catch {
+    resident = undefined; // no /proc (not Linux)
+  }
+  return {
+    usedMb: mb('arc_operator_nodejs_heap_size_used_bytes'),
+    totalMb: mb('arc_operator_nodejs_heap_size_total_bytes'),
+    externalMb: mb('arc_operator_nodejs_external_memory_bytes'),
+    resident,
+  };
 }
 
 async function startOperator(w: World, resyncSeconds: number, credentials: Credentials, nodeOptions: string, heapSnapshotDir?: string): Promise<OperatorChild> {
@@ -683,7 +696,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const convergeRequests = diffCounts(r0, op.requests());
     const busy = await watchReconciles(op, atRestSeconds);
     const tRest = performance.now();
-    const heap = heapFigures(await op.metrics());
+    const heap = heapFigures(await op.metrics(), op.pid);
     if (options.heapSnapshotDir !== undefined) await heapSnapshot(op.pid, options.heapSnapshotDir);
     // A change seen at b happened within the scrape interval before it.
     const quiet = s.samples.filter((x) => !busy.some((b) => x.t >= b - SCRAPE_MS - 1000 && x.t <= b + 1000));
@@ -772,6 +785,13 @@ export function printScale(r: ScaleResult): void {
   console.log(`  at rest: RSS ${fmt(r.atRest.rssEndMb, 0)} MB (max ${fmt(r.atRest.rssMaxMb, 0)} MB)   target < 256 MB: ${mark(r.atRest.rssMaxMb < 256)}`);
   const h = r.atRest.heap;
   console.log(`  at rest: V8 heap ${fmt(h.usedMb, 0)} MB used of ${fmt(h.totalMb, 0)} MB, external ${fmt(h.externalMb, 0)} MB`);
+  if (h.resident !== undefined) {
+    const x = h.resident;
+    console.log(
+      `  at rest: resident ${fmt(x.brkMb, 0)} MB malloc main heap, ${fmt(x.anonMb, 0)} MB other anonymous (of which ${fmt(x.arenasMb, 0)} MB in ${x.arenaCount} malloc arenas), ${fmt(x.fileMb, 0)} MB file-backed` +
+        (process.env['MALLOC_ARENA_MAX'] === undefined ? '' : ` (MALLOC_ARENA_MAX=${process.env['MALLOC_ARENA_MAX']})`),
+    );
+  }
   const rs = r.resync;
   console.log(`  full resync of the converged cluster: ${rs.reconciles} reconciles, ${fmt(rs.requestsPerReconcile, 2)} API requests per reconcile: ${JSON.stringify(rs.requests)}`);
   console.log(

@@ -55,6 +55,43 @@ export function rssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * Where a process's resident memory is, from /proc/<pid>/smaps, in MB: malloc's main heap
+ * (`[heap]`), other anonymous mappings (V8's heap pages, thread stacks, malloc's per-thread
+ * arenas; `arenas` counts the 64 MB-aligned ones glibc reserves for them) and file-backed pages
+ * (mostly the node binary's).
+ */
+export function residentBreakdown(pid: number): { brkMb: number; anonMb: number; arenasMb: number; arenaCount: number; fileMb: number } {
+  let brk = 0;
+  let anon = 0;
+  let arenas = 0;
+  let arenaCount = 0;
+  let file = 0;
+  let current: { name: string; sizeKb: number; start: number } | undefined;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const start = Number.parseInt(head[1]!, 16);
+      current = { name: head[3] ?? '', sizeKb: (Number.parseInt(head[2]!, 16) - start) / 1024, start };
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss === null || current === undefined) continue;
+    const kb = Number(rss[1]);
+    if (current.name === '[heap]') brk += kb;
+    else if (current.name.startsWith('/')) file += kb;
+    else {
+      anon += kb;
+      // glibc's per-thread arenas: heaps of up to 64 MB at 64 MB-aligned addresses.
+      if (current.start % (64 * 1024 * 1024) === 0 && current.sizeKb <= 64 * 1024 && kb > 0) {
+        arenas += kb;
+        arenaCount++;
+      }
+    }
+  }
+  return { brkMb: brk / 1024, anonMb: anon / 1024, arenasMb: arenas / 1024, arenaCount, fileMb: file / 1024 };
+}
+
 /** utime + stime of a process, in seconds. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -4,8 +4,10 @@ import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { HttpKubeClient, inClusterAccess, loadKubeConfigAccess } from './kube.ts';
+import { MemoryTrimmer, lastResortCollection } from './memory.ts';
 import { createMetrics } from './metrics.ts';
 import { Operator } from './operator.ts';
+import { systemClock } from './queue.ts';
 
 // Wiring only: read config, build, listen, stop on SIGTERM (releasing the leader Lease).
 let config;
@@ -39,8 +41,17 @@ const app = buildApp({
   logger: logger.child({ part: 'http' }),
 });
 
+const trimmer = new MemoryTrimmer({
+  collect: lastResortCollection(),
+  reconciles: () => operator.reconcileTotal,
+  memory: () => process.memoryUsage(),
+  clock: systemClock,
+  logger,
+});
+
 await app.listen({ host: config.metricsHost, port: config.metricsPort });
 operator.start();
+trimmer.start();
 logger.info(
   {
     server: client.server,
@@ -59,6 +70,7 @@ const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
+  trimmer.stop();
   Promise.all([operator.stop({ release: true }), app.close()]).then(
     () => {
       client.close();

@@ -64,6 +64,8 @@ export class Operator {
   private syncWait: unknown;
   /** Reconciles run per key (for tests and debugging). */
   readonly reconcileCounts = new Map<string, number>();
+  /** Reconciles run in all. */
+  reconcileTotal = 0;
 
   constructor(config: OperatorSettings, deps: OperatorDeps) {
     this.config = config;
@@ -222,6 +224,7 @@ export class Operator {
     const { metrics } = this.deps;
     const started = this.clock.now();
     this.reconcileCounts.set(key, (this.reconcileCounts.get(key) ?? 0) + 1);
+    this.reconcileTotal++;
     let result: 'success' | 'requeue' | 'error' = 'success';
     try {
       const outcome = await this.controller.reconcile(key);
