@@ -4,7 +4,7 @@ import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { HttpKubeClient, inClusterAccess, loadKubeConfigAccess } from './kube.ts';
-import { MemoryTrimmer, lastResortCollection } from './memory.ts';
+import { MemoryTrimmer, lastResortCollection, processMemory } from './memory.ts';
 import { createMetrics } from './metrics.ts';
 import { Operator } from './operator.ts';
 import { systemClock } from './queue.ts';
@@ -44,7 +44,7 @@ const app = buildApp({
 const trimmer = new MemoryTrimmer({
   collect: lastResortCollection(),
   reconciles: () => operator.reconcileTotal,
-  memory: () => process.memoryUsage(),
+  memory: processMemory,
   clock: systemClock,
   logger,
 });

@@ -16,7 +16,7 @@ function harness(memory: MemoryFigures) {
   const trimmer = new MemoryTrimmer({
     collect: () => {
       state.collections++;
-      state.memory = { ...state.memory, rss: state.memory.heapTotal + 60 * MB };
+      state.memory = { ...state.memory, anonymous: state.memory.heapTotal + 50 * MB };
     },
     reconciles: () => state.reconciles,
     memory: () => state.memory,
@@ -27,8 +27,8 @@ function harness(memory: MemoryFigures) {
 }
 
 describe('MemoryTrimmer', () => {
-  it('releases once after a busy period, when idle for 30 s with much memory outside the heap', () => {
-    const h = harness({ rss: 270 * MB, heapTotal: 110 * MB, external: 3 * MB });
+  it('releases once after a busy period, when idle for 30 s with much anonymous memory outside the heap', () => {
+    const h = harness({ anonymous: 213 * MB, heapTotal: 110 * MB, external: 3 * MB });
     h.state.reconciles = 3000;
     h.trimmer.tick(); // sees the work
     h.clock.set(h.clock.now() + 29_000);
@@ -42,15 +42,15 @@ describe('MemoryTrimmer', () => {
     expect(h.state.collections).toBe(1); // once per busy period
   });
 
-  it('leaves a process alone that did little, or whose memory is mostly its heap', () => {
-    const little = harness({ rss: 270 * MB, heapTotal: 110 * MB, external: 3 * MB });
+  it('leaves a process alone that did little, or whose anonymous memory is mostly its heap', () => {
+    const little = harness({ anonymous: 213 * MB, heapTotal: 110 * MB, external: 3 * MB });
     little.state.reconciles = 50;
     little.trimmer.tick();
     little.clock.set(little.clock.now() + 60_000);
     little.trimmer.tick();
     expect(little.state.collections).toBe(0);
 
-    const compact = harness({ rss: 180 * MB, heapTotal: 110 * MB, external: 3 * MB });
+    const compact = harness({ anonymous: 160 * MB, heapTotal: 110 * MB, external: 3 * MB });
     compact.state.reconciles = 3000;
     compact.trimmer.tick();
     compact.clock.set(compact.clock.now() + 60_000);
@@ -59,7 +59,7 @@ describe('MemoryTrimmer', () => {
   });
 
   it('keeps an eye out while work goes on, and releases after the next busy period', () => {
-    const h = harness({ rss: 270 * MB, heapTotal: 110 * MB, external: 3 * MB });
+    const h = harness({ anonymous: 213 * MB, heapTotal: 110 * MB, external: 3 * MB });
     for (let i = 1; i <= 10; i++) {
       h.state.reconciles += 50;
       h.clock.set(h.clock.now() + 10_000);
@@ -69,7 +69,7 @@ describe('MemoryTrimmer', () => {
     h.clock.set(h.clock.now() + 31_000);
     h.trimmer.tick();
     expect(h.state.collections).toBe(1);
-    h.state.memory = { rss: 280 * MB, heapTotal: 110 * MB, external: 3 * MB };
+    h.state.memory = { anonymous: 220 * MB, heapTotal: 110 * MB, external: 3 * MB };
     h.state.reconciles += 1000; // a resync
     h.trimmer.tick();
     h.clock.set(h.clock.now() + 31_000);
