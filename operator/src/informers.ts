@@ -40,6 +40,8 @@ export interface ReflectorOptions {
   transform?: (object: KubeObject) => KubeObject;
   /** Items per page of a list (default 500, as client-go's pager). */
   listPageSize?: number;
+  /** Files each stored object under this key (or none), for `byIndex` (client-go's indexers). */
+  indexBy?: (object: KubeObject) => string | undefined;
   onChange: (type: ChangeType, object: KubeObject) => void;
   onRestart?: (reason: RestartReason) => void;
 }
@@ -68,6 +70,8 @@ function storeKey(obj: KubeObject): string {
 export class Reflector {
   private readonly o: ReflectorOptions;
   private readonly store = new Map<string, KubeObject>();
+  /** indexBy key -> store key -> object. */
+  private readonly index = new Map<string, Map<string, KubeObject>>();
   private resourceVersion = '';
   private needList = true;
   private stopped = true;
@@ -99,6 +103,42 @@ export class Reflector {
 
   list(): KubeObject[] {
     return [...this.store.values()];
+  }
+
+  /** The stored objects that `indexBy` files under `indexKey`. */
+  byIndex(indexKey: string): KubeObject[] {
+    const bucket = this.index.get(indexKey);
+    return bucket === undefined ? [] : [...bucket.values()];
+  }
+
+  private put(key: string, obj: KubeObject): KubeObject | undefined {
+    const old = this.store.get(key);
+    this.store.set(key, obj);
+    const indexBy = this.o.indexBy;
+    if (indexBy !== undefined) {
+      const was = old === undefined ? undefined : indexBy(old);
+      const now = indexBy(obj);
+      if (was !== undefined && was !== now) this.unindex(was, key);
+      if (now !== undefined) {
+        let bucket = this.index.get(now);
+        if (bucket === undefined) this.index.set(now, (bucket = new Map<string, KubeObject>()));
+        bucket.set(key, obj);
+      }
+    }
+    return old;
+  }
+
+  private drop(key: string): void {
+    const old = this.store.get(key);
+    this.store.delete(key);
+    const was = old === undefined ? undefined : this.o.indexBy?.(old);
+    if (was !== undefined) this.unindex(was, key);
+  }
+
+  private unindex(indexKey: string, key: string): void {
+    const bucket = this.index.get(indexKey);
+    bucket?.delete(key);
+    if (bucket?.size === 0) this.index.delete(indexKey);
   }
 
   start(): void {
@@ -178,13 +218,12 @@ export class Reflector {
     if (this.stopped) return;
     for (const [key, old] of this.store) {
       if (!fresh.has(key)) {
-        this.store.delete(key);
+        this.drop(key);
         this.emit('delete', old);
       }
     }
     for (const [key, obj] of fresh) {
-      const old = this.store.get(key);
-      this.store.set(key, obj);
+      const old = this.put(key, obj);
       if (old === undefined) this.emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj);
     }
@@ -207,12 +246,11 @@ export class Reflector {
     if (event.type === 'BOOKMARK') return;
     const key = storeKey(obj);
     if (event.type === 'DELETED') {
-      this.store.delete(key);
+      this.drop(key);
       this.emit('delete', obj);
       return;
     }
-    const old = this.store.get(key);
-    this.store.set(key, obj);
+    const old = this.put(key, obj);
     if (old === undefined) this.emit('add', obj);
     else if (old.metadata?.resourceVersion !== rv) this.emit('update', obj);
   }
@@ -313,6 +351,13 @@ export interface InformersOptions {
   reflector?: Partial<Pick<ReflectorOptions, 'silenceGraceMs' | 'watchdogIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'random' | 'listPageSize'>>;
 }
 
+/** A pod of an ArcDeployment is filed under `namespace/instance`. */
+function podInstanceKey(pod: KubeObject): string | undefined {
+  const labels = pod.metadata?.labels;
+  if (labels?.[LABEL_NAME] !== APP_NAME || !labels[LABEL_INSTANCE]) return undefined;
+  return objectKey(pod.metadata?.namespace ?? '', labels[LABEL_INSTANCE]);
+}
+
 /** Every Reflector the operator runs, and lookups into their caches. */
 export class Informers {
   private readonly reflectors = new Map<string, Map<string, Reflector>>();
@@ -321,12 +366,12 @@ export class Informers {
   constructor(options: InformersOptions) {
     this.allNamespaces = options.namespaces.length === 0;
     const namespaces = this.allNamespaces ? [''] : options.namespaces;
-    const kinds: { res: ResourceType; selector?: string; transform: (o: KubeObject) => KubeObject }[] = [
+    const kinds: { res: ResourceType; selector?: string; transform: (o: KubeObject) => KubeObject; indexBy?: (o: KubeObject) => string | undefined }[] = [
       { res: RESOURCES.arcDeployment, transform: trimArcDeployment },
       ...OWNED_RESOURCES.map((res) => ({ res, selector: MANAGED_SELECTOR, transform: (o: KubeObject) => trimOwned(o) })),
-      { res: RESOURCES.pod, selector: MANAGED_SELECTOR, transform: trimPod },
+      { res: RESOURCES.pod, selector: MANAGED_SELECTOR, transform: trimPod, indexBy: podInstanceKey },
     ];
-    for (const { res, selector, transform } of kinds) {
+    for (const { res, selector, transform, indexBy } of kinds) {
       const byNamespace = new Map<string, Reflector>();
       for (const namespace of namespaces) {
         byNamespace.set(
@@ -341,6 +386,7 @@ export class Informers {
             logger: options.logger,
             watchTimeoutMs: options.watchTimeoutMs,
             transform,
+            ...(indexBy === undefined ? {} : { indexBy }),
             onChange: (_type, obj) => {
               const key = ownerKey({ ...obj, kind: obj.kind ?? res.kind });
               if (key !== undefined) options.onKey(key, res.kind);
@@ -387,11 +433,8 @@ export class Informers {
   }
 
   /** Pods of an ArcDeployment (by its selector labels). */
+  /** The pods of one ArcDeployment (by the instance label), from an index: no scan of every pod. */
   pods(namespace: string, instance: string): ObservedPod[] {
-    const r = this.reflector('Pod', namespace);
-    if (!r) return [];
-    return r
-      .list()
-      .filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[LABEL_NAME] === APP_NAME && p.metadata.labels[LABEL_INSTANCE] === instance);
+    return this.reflector('Pod', namespace)?.byIndex(objectKey(namespace, instance)) ?? [];
   }
 }

@@ -117,6 +117,29 @@ describe('Reflector', () => {
     await h.reflector.stop();
   });
 
+  it('keeps an index current through adds, relabels, deletes and relists', async () => {
+    const labelled = (name: string, rv: string, team: string): KubeObject => ({ ...deployment(name, rv), metadata: { ...deployment(name, rv).metadata, labels: { team } } });
+    const h = harness({ indexBy: (o) => o.metadata?.labels?.['team'] });
+    h.kube.listScript = () => [labelled('a', '1', 'red'), labelled('b', '2', 'red'), labelled('c', '3', 'blue')];
+    let deliver: ((e: Parameters<WatchCall['onEvent']>[0]) => void) | undefined;
+    h.kube.watchScript = (call) => {
+      deliver = call.onEvent;
+      return waitForAbort(call.options.signal);
+    };
+    h.reflector.start();
+    await flush();
+    const names = (team: string): string[] => h.reflector.byIndex(team).map((o) => o.metadata?.name ?? '').sort();
+    expect(names('red')).toEqual(['a', 'b']);
+    expect(names('blue')).toEqual(['c']);
+    deliver!({ type: 'MODIFIED', object: labelled('b', '4', 'blue') });
+    deliver!({ type: 'DELETED', object: labelled('a', '5', 'red') });
+    deliver!({ type: 'ADDED', object: deployment('d', '6') }); // no label: in no bucket
+    expect(names('red')).toEqual([]);
+    expect(names('blue')).toEqual(['b', 'c']);
+    expect(h.reflector.list()).toHaveLength(3);
+    await h.reflector.stop();
+  });
+
   it('lists in pages, trims each page as it comes, and reports the whole list once', async () => {
     const trimmed: string[] = [];
     const h = harness({
