@@ -85,6 +85,7 @@ export interface ScaleResult {
   kcmRateLimit: string;
   resyncSeconds: number;
   convergeSeconds: number;
+  milestones: Milestones;
   applySeconds: number;
   converging: Usage;
   /** `quiet`: only the seconds in which no reconcile ran (between periodic resyncs). */
@@ -501,13 +502,20 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
  * Resolves when `count` ArcDeployments say Available=True, learnt from a watch (listing 1000
  * ArcDeployments every second would load the API server the operator is measured against).
  */
-async function allAvailable(w: World, count: number, timeoutMs: number): Promise<void> {
+/** When (seconds after t0) half, 90 % and 99 % of the ArcDeployments were first seen Available. */
+export type Milestones = Partial<Record<50 | 90 | 99, number>>;
+
+async function allAvailable(w: World, count: number, timeoutMs: number, t0: number): Promise<Milestones> {
   const available = new Set<string>();
+  const milestones: Milestones = {};
   type Arcd = { metadata?: { name?: string; resourceVersion?: string }; status?: { conditions?: { type: string; status: string }[] } };
   const note = (a: Arcd): void => {
     const name = a.metadata?.name ?? '';
     if (a.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')) available.add(name);
     else available.delete(name);
+    for (const pct of [50, 90, 99] as const) {
+      if (milestones[pct] === undefined && available.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
+    }
   };
   const path = `/apis/arcops.dev/v1alpha1/namespaces/${w.namespace}/arcdeployments`;
   const end = Date.now() + timeoutMs;
@@ -553,6 +561,7 @@ async function allAvailable(w: World, count: number, timeoutMs: number): Promise
         );
     });
   }
+  return milestones;
 }
 
 /** resourceVersion of every ArcDeployment and every object it owns, by kind/name. */
@@ -698,7 +707,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const t0 = performance.now();
     await applyAll(w, count, replicas, options.concurrency ?? 16);
     const tApplied = performance.now();
-    await allAvailable(w, count, 30 * 60_000);
+    const milestones = await allAvailable(w, count, 30 * 60_000, t0);
     const tConverged = performance.now();
     standIn.slow();
     const m1 = await op.metrics();
@@ -722,6 +731,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       kcmRateLimit: w.kcmRateLimit,
       resyncSeconds,
       convergeSeconds: (tConverged - t0) / 1000,
+      milestones,
       applySeconds: (tApplied - t0) / 1000,
       converging: usage(s.samples, t0, tConverged),
       atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: quietUsage, heap },
@@ -788,6 +798,8 @@ export function printScale(r: ScaleResult): void {
   console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (${whose}), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
+  const m = r.milestones;
+  console.log(`  Available: half at ${fmt(m[50] ?? NaN, 1)} s, 90 % at ${fmt(m[90] ?? NaN, 1)} s, 99 % at ${fmt(m[99] ?? NaN, 1)} s`);
   console.log(`  converging: CPU avg ${fmt(r.converging.cpuAvgPct, 1)} % / max ${fmt(r.converging.cpuMaxPct, 1)} % of a core, RSS max ${fmt(r.converging.rssMaxMb, 0)} MB`);
   console.log(`  converging: ${r.converge.reconciles} reconciles, ${r.converge.requests} API requests (${fmt(r.converge.requests / Math.max(1, r.converge.reconciles), 2)}/reconcile), ${r.converge.writes} writes`);
   const amortized = r.atRest.quiet.cpuAvgPct + (r.resync.cpuSeconds / 300) * 100;
