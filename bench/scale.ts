@@ -27,13 +27,12 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ROOT, cpuSeconds, fmt, residentBreakdown, rssMb } from './support.ts';
+import { ROOT, cpuSeconds, fmt, freePort, residentBreakdown, rssMb } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -139,18 +138,6 @@ async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Pr
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Sums a Prometheus metric's samples whose labels match every given label. */

@@ -3,11 +3,10 @@
 // never asserts on wall-clock. Run alone: node --conditions=arc-source bench/sidecar.ts [--quick]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { BENCH_TOKEN, type Child, cpuSeconds, fmt, load, type LoadResult, ROOT, startChild, startService } from './support.ts';
+import { BENCH_TOKEN, type Child, cpuSeconds, fmt, freePort, load, type LoadResult, ROOT, startChild, startService } from './support.ts';
 
 export interface SidecarBenchOptions {
   /** How long to sample the sidecar's RSS and CPU (default 60 s). */
@@ -115,14 +114,6 @@ function startSidecar(entry: { args: string[]; env: Record<string, string> }, en
   return startChild(entry.args, { NODE_OPTIONS: '', KUBECONFIG: '', ...entry.env, LOG_LEVEL: 'info', SIDECAR_HOST: '127.0.0.1', SIDECAR_PORT: '0', ...env }, (line) =>
     line.includes('arc sidecar listening') ? /"address":"([^"]+)"/.exec(line)?.[1] : undefined,
   );
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const BODY = JSON.stringify({ sql: 'SELECT 1' });
@@ -234,7 +225,7 @@ export async function benchSidecar(options: SidecarBenchOptions = {}): Promise<S
       POD_NAME: 'bench-0',
       POD_NAMESPACE: 'bench',
       KUBERNETES_SERVICE_HOST: '127.0.0.1',
-      KUBERNETES_SERVICE_PORT: String(await closedPort()),
+      KUBERNETES_SERVICE_PORT: String(await freePort()),
       SERVICE_ACCOUNT_DIR: saDir,
     });
     children.push(podSidecar);

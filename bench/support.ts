@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
@@ -125,4 +126,17 @@ export async function load(url: string, body: string, headers: Record<string, st
 
 export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits);
+}
+
+/** A port on 127.0.0.1 that was free a moment ago (nothing listens on it once this returns). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -96,6 +96,17 @@ function testLogger(name: string): Logger {
   return pino({ level: 'debug', base: { test: name } }, pino.destination({ dest: file, append: true, sync: true }));
 }
 
+/** Settings for short leases and backoffs, so that takeovers and retries happen in seconds. */
+export const FAST_OPERATOR_ENV = {
+  LEASE_DURATION_SECONDS: '6',
+  LEASE_RENEW_DEADLINE_SECONDS: '4',
+  LEASE_RETRY_PERIOD_SECONDS: '1',
+  RESYNC_SECONDS: '60',
+  WATCH_TIMEOUT_SECONDS: '30',
+  BACKOFF_BASE_SECONDS: '0.5',
+  BACKOFF_MAX_SECONDS: '8',
+} as const;
+
 /**
  * An operator in this process, scoped to one namespace (its Lease lives there too), with short
  * leases and backoffs so that the tests see takeovers and retries in seconds.
@@ -105,13 +116,7 @@ export function startOperator(kc: KubeConfig, namespace: string, identity: strin
     POD_NAME: identity,
     WATCH_NAMESPACES: namespace,
     LEASE_NAMESPACE: namespace,
-    LEASE_DURATION_SECONDS: '6',
-    LEASE_RENEW_DEADLINE_SECONDS: '4',
-    LEASE_RETRY_PERIOD_SECONDS: '1',
-    RESYNC_SECONDS: '60',
-    WATCH_TIMEOUT_SECONDS: '30',
-    BACKOFF_BASE_SECONDS: '0.5',
-    BACKOFF_MAX_SECONDS: '8',
+    ...FAST_OPERATOR_ENV,
     ...env,
   });
   const client = new HttpKubeClient(kc, { userAgent: `arc-operator-test/${identity}` });

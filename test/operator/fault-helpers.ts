@@ -4,12 +4,14 @@
 // own logs, killable with any signal), and a reader for its Prometheus text.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { expect } from 'vitest';
 import { eventually, kubeconfigPath } from '../cluster/namespace.ts';
-import { repoRoot } from './cluster-helpers.ts';
+import { freePort } from '../../bench/support.ts';
+import { FAST_OPERATOR_ENV, repoRoot } from './cluster-helpers.ts';
+
+export { freePort };
 
 const POOL = 'arcops.dev/PoolHealthy';
 
@@ -102,18 +104,6 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return sum;
 }
 
-/** A port on 127.0.0.1 that was free a moment ago (for a child process's metrics server). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface OperatorProcess {
   identity: string;
@@ -131,16 +121,6 @@ export interface OperatorProcess {
   kill(): Promise<void>;
 }
 
-/** Settings for short leases and backoffs, so that takeovers and retries happen in seconds. */
-export const FAST_OPERATOR_ENV = {
-  LEASE_DURATION_SECONDS: '6',
-  LEASE_RENEW_DEADLINE_SECONDS: '4',
-  LEASE_RETRY_PERIOD_SECONDS: '1',
-  RESYNC_SECONDS: '60',
-  WATCH_TIMEOUT_SECONDS: '30',
-  BACKOFF_BASE_SECONDS: '0.5',
-  BACKOFF_MAX_SECONDS: '8',
-} as const;
 
 /**
  * The operator as a child process (`node --conditions=arc-source operator/src/main.ts`), scoped

@@ -16,8 +16,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, RemediationRecord, RemediationSpec } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
-import { createArcDeployment, installCrd, kubectl, restartApiServer, standInSidecars, startMissingComponents, stopComponent } from './cluster-helpers.ts';
-import { FAST_OPERATOR_ENV, livePods, metricValue, podPool, podReady, spawnOperator, watchInvariant } from './fault-helpers.ts';
+import { FAST_OPERATOR_ENV, createArcDeployment, installCrd, kubectl, restartApiServer, standInSidecars, startMissingComponents, stopComponent } from './cluster-helpers.ts';
+import { livePods, metricValue, podPool, podReady, spawnOperator, watchInvariant } from './fault-helpers.ts';
 import type { OperatorProcess } from './fault-helpers.ts';
 
 const ns = useTestNamespace('arcd-faults-cp');
