@@ -16,6 +16,8 @@ export interface ServiceConfig {
   readonly maxQueue: number;
   readonly largeResultRows: number;
   readonly queryTimeoutMs: number;
+  /** Prepared plans kept per connection for repeated SQL that reads only tables; 0: none. */
+  readonly planCacheSize: number;
   readonly memoryLimit: string | undefined;
   readonly threads: number | undefined;
   readonly logLevel: string;
@@ -106,6 +108,7 @@ export function loadConfig(env: Env): ServiceConfig {
     maxQueue: r.int('DUCKDB_MAX_QUEUE', 1000, 0, 1_000_000),
     largeResultRows: r.int('DUCKDB_LARGE_RESULT_ROWS', 5000, 1, 1_000_000_000),
     queryTimeoutMs: r.seconds('DUCKDB_QUERY_TIMEOUT', 300, 0.1, 86_400),
+    planCacheSize: r.int('DUCKDB_PLAN_CACHE_SIZE', 64, 0, 10_000),
     memoryLimit,
     threads,
     logLevel,

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { ServiceConfig } from './config.ts';
+import type { Catalog, PlanCache } from './plan-cache.ts';
 import type { ConnectionFactory } from './pool.ts';
 
 export type DuckDBSettings = Pick<
@@ -103,8 +104,24 @@ function containsParquet(dir: string, depth: number): boolean {
   return false;
 }
 
+/** The tables and views of the main database, as queries name them (lower case). */
+export async function readCatalog(instance: DuckDBInstance): Promise<Catalog> {
+  const conn = await instance.connect();
+  try {
+    const names = async (sql: string) =>
+      new Set((await conn.runAndReadAll(sql)).getRows().map((r) => String(r[0]).toLowerCase()));
+    const main = "database_name = current_database() AND schema_name = 'main'";
+    return {
+      tables: await names(`SELECT table_name FROM duckdb_tables() WHERE ${main}`),
+      views: await names(`SELECT view_name FROM duckdb_views() WHERE ${main} AND NOT internal`),
+    };
+  } finally {
+    conn.closeSync();
+  }
+}
+
 /** Connections of one DuckDB instance for the pool. */
-export function duckdbConnectionFactory(instance: DuckDBInstance): ConnectionFactory<DuckDBConnection> {
+export function duckdbConnectionFactory(instance: DuckDBInstance, plans?: PlanCache): ConnectionFactory<DuckDBConnection> {
   return {
     create: () => instance.connect(),
     async validate(conn) {
@@ -113,6 +130,7 @@ export function duckdbConnectionFactory(instance: DuckDBInstance): ConnectionFac
       return rows[0]?.[0] === 42;
     },
     destroy(conn) {
+      plans?.forget(conn);
       conn.closeSync();
     },
   };

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PlanCache } from './plan-cache.ts';
 import type { DuckDBConnectionPool } from './pool.ts';
 import type { QueryCounters } from './query.ts';
 
@@ -21,7 +22,7 @@ function totalCounter(registry: Registry, name: string, help: string, read: () =
 }
 
 /** Prometheus metrics of the service on its own Registry (never the global one). */
-export function createMetrics(pool: DuckDBConnectionPool<unknown>, counters: QueryCounters, defaults = true): ServiceMetrics {
+export function createMetrics(pool: DuckDBConnectionPool<unknown>, counters: QueryCounters, defaults = true, plans?: PlanCache): ServiceMetrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'arc_service_' });
   new Gauge({
@@ -71,6 +72,18 @@ export function createMetrics(pool: DuckDBConnectionPool<unknown>, counters: Que
   totalCounter(registry, 'arc_service_queries_refused_total', 'Queries refused by the read-only sandbox', () => counters.refused);
   totalCounter(registry, 'arc_service_query_timeouts_total', 'Queries interrupted by the query timeout (504)', () => counters.executionTimeouts);
   totalCounter(registry, 'arc_service_query_client_aborts_total', 'Queries cancelled because the client went away', () => counters.clientAborts);
+  if (plans !== undefined) {
+    totalCounter(registry, 'arc_service_plan_cache_hits_total', 'Queries run from a reused prepared plan', () => plans.hits);
+    totalCounter(registry, 'arc_service_plan_cache_misses_total', 'Reusable queries that had to be prepared first', () => plans.misses);
+    new Gauge({
+      name: 'arc_service_plan_cache_plans',
+      help: 'Prepared plans held, over all pooled connections',
+      registers: [registry],
+      collect() {
+        this.set(plans.size);
+      },
+    });
+  }
   const queryDuration = new Histogram({
     name: 'arc_service_query_duration_seconds',
     help: 'Time from request to result, including the wait for a connection',

@@ -12,7 +12,8 @@ import {
   sqlError,
 } from './errors.ts';
 import type { DuckDBConnectionPool, Lease, ReleaseAction } from './pool.ts';
-import { isAllowedStatement, StatementTypeCache, statementTypeName } from './sandbox.ts';
+import { type Catalog, isReusablePlan, type PlanCache } from './plan-cache.ts';
+import { isAllowedStatement, type StatementInfo, StatementTypeCache, statementTypeName } from './sandbox.ts';
 import { chunkRows, csvLine, csvRows, rowsJsonFragment } from './serialize.ts';
 import type { Priority } from './wait-queue.ts';
 
@@ -48,6 +49,11 @@ export interface QueryServiceOptions {
   queryTimeoutMs: number;
   largeResultRows: number;
   now?: () => number;
+  /**
+   * Prepared plans to reuse for statements that read only the database's tables, and the
+   * catalog that decides which those are. Without them every statement runs from its text.
+   */
+  plans?: { cache: PlanCache; catalog: Catalog };
   onQueryDone?: (outcome: 'success' | 'error' | 'timeout' | 'aborted' | 'refused', seconds: number) => void;
 }
 
@@ -124,7 +130,7 @@ export class QueryService {
 
   private async runInner(req: QueryRequest, signal: AbortSignal | undefined): Promise<QueryResult> {
     const known = this.types.get(req.sql);
-    if (known !== undefined && !isAllowedStatement(known)) throw readOnlyError(statementTypeName(known));
+    if (known !== undefined && !isAllowedStatement(known.type)) throw readOnlyError(statementTypeName(known.type));
     let lease: Lease<DuckDBConnection>;
     try {
       lease = await this.pool.acquire(req.priority, signal);
@@ -138,7 +144,7 @@ export class QueryService {
   private async execute(
     lease: Lease<DuckDBConnection>,
     req: QueryRequest,
-    known: number | undefined,
+    known: StatementInfo | undefined,
     signal: AbortSignal | undefined,
   ): Promise<QueryResult> {
     const conn = lease.connection;
@@ -205,8 +211,17 @@ export class QueryService {
     }
   }
 
-  /** Starts the statement: a cached allowed statement runs directly; new SQL is parsed first. */
-  private async start(conn: DuckDBConnection, sql: string, known: number | undefined, streaming: boolean): Promise<DuckDBResult> {
+  /**
+   * Starts the statement. New SQL is parsed first (one statement, allowed type); SQL seen before
+   * runs from a reused prepared plan when it reads only the database's tables, else from its text.
+   */
+  private async start(conn: DuckDBConnection, sql: string, known: StatementInfo | undefined, streaming: boolean): Promise<DuckDBResult> {
+    const plans = this.options.plans;
+    if (known !== undefined && plans !== undefined && plans.cache.enabled) {
+      // Judged on the second sighting, so SQL that never repeats costs no extra parse.
+      known.reusable ??= await this.judgeReuse(conn, sql, plans.catalog);
+      if (known.reusable === true) return this.runPlan(conn, sql, plans.cache, streaming);
+    }
     if (known !== undefined && !streaming) return conn.run(sql);
     const extracted = await conn.extractStatements(sql);
     if (extracted.count === 0) throw badRequestError('The SQL text holds no statement');
@@ -220,6 +235,37 @@ export class QueryService {
       return await prepared.stream();
     } finally {
       prepared.destroySync();
+    }
+  }
+
+  /** undefined when DuckDB could not say (an interrupt, say): judged again next time. */
+  private async judgeReuse(conn: DuckDBConnection, sql: string, catalog: Catalog): Promise<boolean | undefined> {
+    try {
+      // json_serialize_sql takes a constant, not a parameter.
+      const reader = await conn.runAndReadAll(`SELECT json_serialize_sql('${sql.replaceAll("'", "''")}')`);
+      const serialized = reader.getRows()[0]?.[0];
+      return typeof serialized === 'string' && isReusablePlan(serialized, catalog);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async runPlan(conn: DuckDBConnection, sql: string, cache: PlanCache, streaming: boolean): Promise<DuckDBResult> {
+    let prepared = cache.get(conn, sql);
+    if (prepared === undefined) {
+      prepared = await conn.prepare(sql);
+      if (prepared.parameterCount > 0) {
+        prepared.destroySync();
+        throw badRequestError('Parameters ($1, ?) are not supported: inline the values');
+      }
+      cache.set(conn, sql, prepared);
+    }
+    try {
+      return streaming ? await prepared.stream() : await prepared.run();
+    } catch (err) {
+      // Whatever went wrong, the next run prepares afresh.
+      cache.delete(conn, sql);
+      throw err;
     }
   }
 
@@ -254,6 +300,11 @@ export class QueryService {
     const n = this.running.size;
     for (const interrupt of this.running) interrupt('shutdown');
     return n;
+  }
+
+  /** The prepared plans this service reuses, if any. */
+  get plans(): PlanCache | undefined {
+    return this.options.plans?.cache;
   }
 
   get runningCount(): number {

@@ -11,15 +11,22 @@ export function statementTypeName(type: number): string {
   return (StatementType as unknown as Record<number, string>)[type] ?? `UNKNOWN(${type})`;
 }
 
-/** Remembers the statement type of SQL texts already parsed (a bounded LRU). */
+/** What is known of a SQL text already parsed. */
+export interface StatementInfo {
+  readonly type: number;
+  /** Whether its plan may be prepared once and reused; undefined until it is seen again. */
+  reusable: boolean | undefined;
+}
+
+/** Remembers what DuckDB's parse said of SQL texts already seen (a bounded LRU). */
 export class StatementTypeCache {
-  private readonly map = new Map<string, number>();
+  private readonly map = new Map<string, StatementInfo>();
   private readonly capacity: number;
   constructor(capacity = 2048) {
     this.capacity = capacity;
   }
 
-  get(sql: string): number | undefined {
+  get(sql: string): StatementInfo | undefined {
     const t = this.map.get(sql);
     if (t !== undefined) {
       this.map.delete(sql);
@@ -30,8 +37,9 @@ export class StatementTypeCache {
 
   set(sql: string, type: number): void {
     if (sql.length > 8192) return;
+    if (this.map.get(sql)?.type === type) return;
     this.map.delete(sql);
-    this.map.set(sql, type);
+    this.map.set(sql, { type, reusable: undefined });
     if (this.map.size > this.capacity) {
       const oldest = this.map.keys().next();
       if (oldest.done !== true) this.map.delete(oldest.value);

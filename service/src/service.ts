@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { TokenAuth } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
-import { duckdbConnectionFactory, openDatabase } from './duckdb.ts';
+import { duckdbConnectionFactory, openDatabase, readCatalog } from './duckdb.ts';
 import { createMetrics } from './metrics.ts';
+import { PlanCache } from './plan-cache.ts';
 import { type ConnectionFactory, DuckDBConnectionPool } from './pool.ts';
 import { QueryService } from './query.ts';
 import { loadedModules } from './runtime.ts';
@@ -44,7 +45,12 @@ export interface ServiceDeps {
 export async function createService(config: ServiceConfig, deps: ServiceDeps): Promise<Service> {
   const log = deps.logger;
   const instance = await openDatabase(config);
-  const baseFactory = duckdbConnectionFactory(instance);
+  const plans = new PlanCache(config.planCacheSize);
+  const catalog = await readCatalog(instance).catch((err: unknown) => {
+    instance.closeSync();
+    throw err;
+  });
+  const baseFactory = duckdbConnectionFactory(instance, plans);
   const factory = deps.wrapConnectionFactory?.(baseFactory) ?? baseFactory;
   const pool = await DuckDBConnectionPool.open(factory, {
     size: config.poolSize,
@@ -59,9 +65,10 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
   const queries = new QueryService(pool, {
     queryTimeoutMs: config.queryTimeoutMs,
     largeResultRows: config.largeResultRows,
+    plans: { cache: plans, catalog },
     onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
   });
-  const metrics = createMetrics(pool, queries.counters, deps.defaultMetrics ?? true);
+  const metrics = createMetrics(pool, queries.counters, deps.defaultMetrics ?? true, plans);
   const byOutcome = new Map(['success', 'error', 'timeout', 'aborted', 'refused'].map((o) => [o, metrics.queryDuration.labels(o)]));
   metricsRef.observe = (outcome, seconds) => byOutcome.get(outcome)?.observe(seconds);
 
