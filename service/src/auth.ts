@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Checks API tokens in constant time against every configured token. */
 export class TokenAuth {
@@ -24,7 +24,7 @@ export class TokenAuth {
 }
 
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /** The token of a request: `Authorization: Bearer T`, `Authorization: Token T` or `x-api-key: T`. */
