@@ -5,6 +5,10 @@ export interface QueryBench {
   bareReader: LoadResult;
   bareChunks: LoadResult;
   bareExclusive: LoadResult;
+  /** Exclusive use with each SQL text prepared once per connection: a plan cache, no features. */
+  barePrepared: LoadResult;
+  /** ours / barePrepared: the cost of everything but the plan cache. */
+  ratioPrepared: number;
   /** ours / bareExclusive: the cost of the pool's features at equal exclusivity. */
   ratioExclusive: number;
   /** The faster of the two bare variants: the floor. */
@@ -24,7 +28,7 @@ function average(xs: LoadResult[]): LoadResult {
   };
 }
 
-function startBare(mode: 'reader' | 'chunks' | 'exclusive'): Promise<Child> {
+function startBare(mode: 'reader' | 'chunks' | 'exclusive' | 'prepared'): Promise<Child> {
   // Same libuv threadpool as the service gets for a pool of 5 (5 + 4), so only the code differs.
   return startChild(['--conditions=arc-source', 'bench/bare-server.ts', '5', mode], { UV_THREADPOOL_SIZE: '9' }, (line) =>
     /^\d+$/.test(line.trim()) ? `http://127.0.0.1:${line.trim()}` : undefined,
@@ -41,6 +45,7 @@ export async function benchQuery(seconds: number, rounds: number): Promise<Query
   const reader = await startBare('reader');
   const chunks = await startBare('chunks');
   const exclusive = await startBare('exclusive');
+  const prepared = await startBare('prepared');
   try {
     const body = JSON.stringify({ sql: 'SELECT 1' });
     const auth = { authorization: `Bearer ${BENCH_TOKEN}` };
@@ -48,6 +53,7 @@ export async function benchQuery(seconds: number, rounds: number): Promise<Query
       [[], `${reader.url}/query`, {}, reader.proc.pid!],
       [[], `${chunks.url}/query`, {}, chunks.proc.pid!],
       [[], `${exclusive.url}/query`, {}, exclusive.proc.pid!],
+      [[], `${prepared.url}/query`, {}, prepared.proc.pid!],
       [[], `${ours.url}/api/v1/query`, auth, ours.proc.pid!],
     ];
     for (const [, url, headers] of targets) await load(url, body, headers, 2); // warm-up
@@ -55,11 +61,23 @@ export async function benchQuery(seconds: number, rounds: number): Promise<Query
     const bareReader = average(targets[0]![0]);
     const bareChunks = average(targets[1]![0]);
     const bareExclusive = average(targets[2]![0]);
-    const o = average(targets[3]![0]);
+    const barePrepared = average(targets[3]![0]);
+    const o = average(targets[4]![0]);
+    // The floor as the issue defines it: the bare route runs the SQL text (no plan cache).
     const floor = bareReader.rps >= bareChunks.rps ? bareReader : bareChunks;
-    return { ours: o, bareReader, bareChunks, bareExclusive, floor, ratio: o.rps / floor.rps, ratioExclusive: o.rps / bareExclusive.rps };
+    return {
+      ours: o,
+      bareReader,
+      bareChunks,
+      bareExclusive,
+      barePrepared,
+      floor,
+      ratio: o.rps / floor.rps,
+      ratioExclusive: o.rps / bareExclusive.rps,
+      ratioPrepared: o.rps / barePrepared.rps,
+    };
   } finally {
-    await stopAll([ours, reader, chunks, exclusive]);
+    await stopAll([ours, reader, chunks, exclusive, prepared]);
   }
 }
 
@@ -74,7 +92,9 @@ export function printQuery(r: QueryBench): void {
   console.log(line('bare route, runAndReadAll', r.bareReader));
   console.log(line('bare route, chunks in place', r.bareChunks));
   console.log(line('bare route, exclusive use', r.bareExclusive));
+  console.log(line('bare route, exclusive, prepared', r.barePrepared));
   console.log(line('POST /api/v1/query', r.ours));
   console.log(`  ratio ours / floor (faster shared-array route): ${fmt(r.ratio, 3)}  (target >= 0.9)`);
   console.log(`  ratio ours / exclusive bare route:              ${fmt(r.ratioExclusive, 3)}`);
+  console.log(`  ratio ours / exclusive prepared bare route:     ${fmt(r.ratioPrepared, 3)}  (both reuse plans: the cost of the rest)`);
 }
