@@ -666,6 +666,11 @@ function isLivePod(pod: ObservedPod): boolean {
   return pod.metadata?.deletionTimestamp === undefined && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
 }
 
+/** The pod's Ready condition is True (the kubelet folds the readiness gates into it). */
+function isReadyPod(pod: ObservedPod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+}
+
 export function poolCondition(pod: ObservedPod): { status: string; reason?: string; message?: string; lastTransitionTime?: string } | undefined {
   return pod.status?.conditions?.find((c) => c.type === POOL_HEALTHY_CONDITION);
 }
@@ -797,7 +802,10 @@ export function computeStatus(o: Observation, now: Date): ArcDeploymentStatus {
   const healthy = live.filter((p) => poolCondition(p)?.status === 'True');
   const unhealthy = live.filter((p) => poolCondition(p)?.status === 'False');
   const st = o.deployment?.status ?? {};
-  const ready = st.readyReplicas ?? 0;
+  // Ready pods counted from the pods themselves: the Deployment's readyReplicas follows them only
+  // after the ReplicaSet and Deployment controllers have written their status, which in a busy
+  // cluster (their client is rate-limited) can be many seconds later.
+  const ready = live.filter(isReadyPod).length;
   const generation = o.arcd.metadata.generation;
   const previous = o.arcd.status;
   const status: ArcDeploymentStatus = {

@@ -32,11 +32,25 @@ export function deploymentStatus(
   };
 }
 
+/**
+ * A pod of the `demo` ArcDeployment. Its Ready condition follows the pool condition, as the
+ * readiness gate makes it in a cluster (`ready` overrides that).
+ */
 export function pod(
   name: string,
   poolHealthy: 'True' | 'False' | undefined,
-  { reason, deleting = false, phase = 'Running', since = '2026-01-01T00:00:00Z' }: { reason?: string; deleting?: boolean; phase?: string; since?: string } = {},
+  {
+    reason,
+    deleting = false,
+    phase = 'Running',
+    since = '2026-01-01T00:00:00Z',
+    ready = poolHealthy === 'True',
+  }: { reason?: string; deleting?: boolean; phase?: string; since?: string; ready?: boolean } = {},
 ): ObservedPod {
+  const conditions: NonNullable<ObservedPod['status']>['conditions'] = [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: since }];
+  if (poolHealthy !== undefined) {
+    conditions.push({ type: 'arcops.dev/PoolHealthy', status: poolHealthy, reason: reason ?? (poolHealthy === 'True' ? 'Healthy' : 'PoolExhausted'), lastTransitionTime: since });
+  }
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -46,13 +60,7 @@ export function pod(
       labels: { 'app.kubernetes.io/name': 'arc', 'app.kubernetes.io/instance': 'demo' },
       ...(deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
     },
-    status: {
-      phase,
-      conditions:
-        poolHealthy === undefined
-          ? []
-          : [{ type: 'arcops.dev/PoolHealthy', status: poolHealthy, reason: reason ?? (poolHealthy === 'True' ? 'Healthy' : 'PoolExhausted'), lastTransitionTime: since }],
-    },
+    status: { phase, conditions },
   };
 }
 

@@ -440,17 +440,25 @@ describe('computeStatus', () => {
     expect([cond(status, 'Degraded')?.status, cond(status, 'Degraded')?.reason]).toEqual(degraded);
   });
 
-  it('counts replicas from the Deployment and healthy pods from their pool condition', () => {
+  it('counts replicas from the Deployment, and ready and healthy pods from the pods themselves', () => {
     const status = computeStatus(
       base({
-        deployment: deploymentStatus({ replicas: 4, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 3 }),
+        // The Deployment controller has not caught up with the pods yet.
+        deployment: deploymentStatus({ replicas: 4, readyReplicas: 0, availableReplicas: 0, updatedReplicas: 3 }),
         pods: [pod('a', 'True'), pod('b', 'True'), pod('c', 'False'), pod('d', undefined), pod('e', 'True', { deleting: true })],
       }),
       NOW,
     );
-    expect(status).toMatchObject({ replicas: 4, readyReplicas: 2, availableReplicas: 2, updatedReplicas: 3, healthyReplicas: 2, observedGeneration: 1 });
+    expect(status).toMatchObject({ replicas: 4, readyReplicas: 2, availableReplicas: 0, updatedReplicas: 3, healthyReplicas: 2, observedGeneration: 1 });
+    expect(cond(status, 'Available')).toMatchObject({ status: 'True', message: '2 of 2 pods ready (at least 1 needed)' });
     expect(status.selector).toBe('app.kubernetes.io/instance=demo,app.kubernetes.io/name=arc');
     expect(selectorString('demo')).toBe(status.selector);
+  });
+
+  it('turns Available False as soon as the pods stop being Ready, before the Deployment says so', () => {
+    const status = computeStatus(base({ pods: [pod('demo-a', 'False'), pod('demo-b', 'True', { ready: false })] }), NOW);
+    expect(status.readyReplicas).toBe(0);
+    expect(cond(status, 'Available')).toMatchObject({ status: 'False', reason: 'MinimumReplicasUnavailable' });
   });
 
   it('names the unhealthy pods and their reasons in the Degraded message', () => {
