@@ -85,6 +85,12 @@ export interface ScaleResult {
   resyncSeconds: number;
   convergeSeconds: number;
   milestones: Milestones;
+  /**
+   * The operator's own share of convergence, per ArcDeployment: from the bench seeing the pod
+   * that made enough pods Ready to seeing the ArcDeployment say Available (includes
+   * COALESCE_SECONDS and both watches' delivery).
+   */
+  operatorLag: LagFigures;
   applySeconds: number;
   converging: Usage;
   /** `quiet`: only the seconds in which no reconcile ran (between periodic resyncs). */
@@ -410,14 +416,24 @@ async function setPool(w: World, pod: string, status: 'True' | 'False'): Promise
  * in flight, as each pod's own sidecar would: one patch per pod. It learns of pods from a watch
  * (a list of every pod each second would cost the API server far more than real sidecars do).
  */
-function standInSidecars(w: World): { patches(): number; slow(): void; stop(): Promise<void> } {
+function standInSidecars(w: World): { patches(): number; slow(): void; stop(): Promise<void>; readyTimes: Map<string, number[]> } {
   let running = true;
   let patched = 0;
   const seen = new Set<string>();
+  // When the bench first saw each pod Ready, by its ArcDeployment (performance.now()).
+  const readyTimes = new Map<string, number[]>();
+  const readySeen = new Set<string>();
   const due: string[] = [];
   let wake: (() => void) | undefined;
   const consider = (p: V1Pod): void => {
     const name = p.metadata?.name ?? '';
+    const instance = p.metadata?.labels?.['app.kubernetes.io/instance'];
+    if (instance !== undefined && !readySeen.has(name) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
+      readySeen.add(name);
+      let times = readyTimes.get(instance);
+      if (times === undefined) readyTimes.set(instance, (times = []));
+      times.push(performance.now());
+    }
     if (seen.has(name) || p.metadata?.deletionTimestamp !== undefined || p.status?.phase !== 'Running') return;
     if (p.status.conditions?.some((c) => c.type === POOL)) return;
     seen.add(name);
@@ -474,6 +490,7 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
     }
   })();
   return {
+    readyTimes,
     patches: () => patched,
     slow: () => undefined,
     async stop() {
@@ -492,14 +509,22 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
 /** When (seconds after t0) half, 90 % and 99 % of the ArcDeployments were first seen Available. */
 export type Milestones = Partial<Record<50 | 90 | 99, number>>;
 
-async function allAvailable(w: World, count: number, timeoutMs: number, t0: number): Promise<Milestones> {
+/** When each ArcDeployment was first seen Available, and how many ready pods that needed. */
+export type FirstAvailable = Map<string, { t: number; minReady: number }>;
+
+async function allAvailable(w: World, count: number, timeoutMs: number, t0: number, firstAvailable: FirstAvailable): Promise<Milestones> {
   const available = new Set<string>();
   const milestones: Milestones = {};
-  type Arcd = { metadata?: { name?: string; resourceVersion?: string }; status?: { conditions?: { type: string; status: string }[] } };
+  type Arcd = { metadata?: { name?: string; resourceVersion?: string }; status?: { conditions?: { type: string; status: string; message?: string }[] } };
   const note = (a: Arcd): void => {
     const name = a.metadata?.name ?? '';
-    if (a.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True')) available.add(name);
-    else available.delete(name);
+    const cond = a.status?.conditions?.find((c) => c.type === 'Available' && c.status === 'True');
+    if (cond !== undefined) {
+      available.add(name);
+      // "2 of 3 pods ready (at least 2 needed)"
+      const needed = /at least (\d+) needed/.exec(cond.message ?? '');
+      if (!firstAvailable.has(name)) firstAvailable.set(name, { t: performance.now(), minReady: needed === null ? NaN : Number(needed[1]) });
+    } else available.delete(name);
     for (const pct of [50, 90, 99] as const) {
       if (milestones[pct] === undefined && available.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
     }
@@ -549,6 +574,26 @@ async function allAvailable(w: World, count: number, timeoutMs: number, t0: numb
     });
   }
   return milestones;
+}
+
+export interface LagFigures {
+  measured: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+function lagFigures(firstAvailable: FirstAvailable, readyTimes: Map<string, number[]>): LagFigures {
+  const lags: number[] = [];
+  for (const [name, { t, minReady }] of firstAvailable) {
+    const times = [...(readyTimes.get(name) ?? [])].sort((a, b) => a - b);
+    const enough = times[minReady - 1];
+    if (!Number.isFinite(minReady) || enough === undefined) continue;
+    lags.push(Math.max(0, t - enough) / 1000);
+  }
+  lags.sort((a, b) => a - b);
+  const at = (q: number): number => (lags.length === 0 ? NaN : lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!);
+  return { measured: lags.length, p50: at(0.5), p95: at(0.95), max: lags.length === 0 ? NaN : lags[lags.length - 1]! };
 }
 
 /** resourceVersion of every ArcDeployment and every object it owns, by kind/name. */
@@ -694,8 +739,10 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const t0 = performance.now();
     await applyAll(w, count, replicas, options.concurrency ?? 16);
     const tApplied = performance.now();
-    const milestones = await allAvailable(w, count, 30 * 60_000, t0);
+    const firstAvailable: FirstAvailable = new Map();
+    const milestones = await allAvailable(w, count, 30 * 60_000, t0, firstAvailable);
     const tConverged = performance.now();
+    const operatorLag = lagFigures(firstAvailable, standIn.readyTimes);
     standIn.slow();
     const m1 = await op.metrics();
     const convergeRequests = diffCounts(r0, op.requests());
@@ -719,6 +766,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       resyncSeconds,
       convergeSeconds: (tConverged - t0) / 1000,
       milestones,
+      operatorLag,
       applySeconds: (tApplied - t0) / 1000,
       converging: usage(s.samples, t0, tConverged),
       atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: quietUsage, heap },
@@ -787,6 +835,10 @@ export function printScale(r: ScaleResult): void {
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
   const m = r.milestones;
   console.log(`  Available: half at ${fmt(m[50] ?? NaN, 1)} s, 90 % at ${fmt(m[90] ?? NaN, 1)} s, 99 % at ${fmt(m[99] ?? NaN, 1)} s`);
+  const l = r.operatorLag;
+  console.log(
+    `  the operator's own lag (enough pods Ready -> ArcDeployment Available, ${l.measured} of ${r.count}): p50 ${fmt(l.p50, 2)} s, p95 ${fmt(l.p95, 2)} s, max ${fmt(l.max, 2)} s (includes COALESCE_SECONDS 1)`,
+  );
   console.log(`  converging: CPU avg ${fmt(r.converging.cpuAvgPct, 1)} % / max ${fmt(r.converging.cpuMaxPct, 1)} % of a core, RSS max ${fmt(r.converging.rssMaxMb, 0)} MB`);
   console.log(`  converging: ${r.converge.reconciles} reconciles, ${r.converge.requests} API requests (${fmt(r.converge.requests / Math.max(1, r.converge.reconciles), 2)}/reconcile), ${r.converge.writes} writes`);
   const amortized = r.atRest.quiet.cpuAvgPct + (r.resync.cpuSeconds / 300) * 100;
