@@ -91,9 +91,10 @@ export class Operator {
         if (!this.acting) return;
         // A change of the ArcDeployment itself is reconciled at once. Its pods and owned objects
         // change in bursts (a rollout, a scheduling pass, the status writes of the Deployment
-        // controller): a short delay folds each burst into one reconcile.
+        // controller): a short delay folds each burst into one reconcile, in the refresh lane
+        // (usually a status write or a due remediation), ahead of creations and resyncs.
         if (kind === KIND) this.queue.add(key);
-        else this.queue.addAfter(key, config.coalesceMs);
+        else this.queue.addAfter(key, config.coalesceMs, 'refresh');
       },
       onRestart: (resource, reason) => metrics.watchRestartsTotal.inc({ resource, reason }),
       ...(deps.reflector === undefined ? {} : { reflector: deps.reflector }),
@@ -234,7 +235,8 @@ export class Operator {
         this.log.info({ arcdeployment: key, why: outcome.why, retryInMs: delayMs }, 'waiting; will look again');
       } else {
         this.queue.forget(key);
-        if (outcome.requeue === 'after') this.queue.addAfter(key, outcome.delayMs);
+        // A remediation that comes due: as urgent as the pod change that started it.
+        if (outcome.requeue === 'after') this.queue.addAfter(key, outcome.delayMs, 'refresh');
       }
     } catch (err) {
       result = 'error';

@@ -2,6 +2,12 @@
 // worker at a time (a key added while it is processed runs again afterwards, never in parallel),
 // and failed keys come back after a per-key exponential backoff with jitter (capped) or later when
 // a global token bucket says too many retries are happening.
+//
+// Two lanes: `refresh` (a change of pods or owned objects: usually a status write, or a
+// remediation that is due) goes before `work` (an ArcDeployment that is new or changed, a resync,
+// a retry: applies, often several round trips). Without them, when many ArcDeployments are
+// created at once, every status update waits behind every creation. A worker still takes a
+// `work` key after REFRESH_STREAK refresh keys in a row, so creations cannot starve.
 
 export interface Clock {
   now(): number;
@@ -58,12 +64,19 @@ class TokenBucket {
   }
 }
 
+export type Lane = 'work' | 'refresh';
+
+/** Refresh keys handed out in a row, while work keys wait, before one work key goes. */
+export const REFRESH_STREAK = 8;
+
 export class WorkQueue {
   private readonly options: WorkQueueOptions;
-  private readonly queue: string[] = [];
-  private readonly dirty = new Set<string>();
+  private readonly lanes: Record<Lane, string[]> = { work: [], refresh: [] };
+  /** Keys waiting (or to run again after processing), with their lane. */
+  private readonly dirty = new Map<string, Lane>();
   private readonly processing = new Set<string>();
-  private readonly waiting = new Map<string, { at: number; handle: unknown }>();
+  private readonly waiting = new Map<string, { at: number; handle: unknown; lane: Lane }>();
+  private streak = 0;
   private readonly failureCounts = new Map<string, number>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly bucket: TokenBucket;
@@ -76,7 +89,7 @@ export class WorkQueue {
 
   /** Keys ready to be handed out (not counting delayed ones or those being processed). */
   get length(): number {
-    return this.queue.length;
+    return this.lanes.work.length + this.lanes.refresh.length;
   }
 
   get isShutDown(): boolean {
@@ -84,17 +97,30 @@ export class WorkQueue {
   }
 
   private reportDepth(): void {
-    this.options.onDepth?.(this.queue.length);
+    this.options.onDepth?.(this.length);
   }
 
-  add(key: string): void {
-    if (this.closed || this.dirty.has(key)) return;
-    this.dirty.add(key);
+  /** Adds the key in a lane; a key already waiting in `work` moves up when added to `refresh`. */
+  add(key: string, lane: Lane = 'work'): void {
+    if (this.closed) return;
+    const current = this.dirty.get(key);
+    if (current !== undefined) {
+      if (lane === 'refresh' && current === 'work') {
+        this.dirty.set(key, 'refresh');
+        const i = this.lanes.work.indexOf(key);
+        if (i >= 0) {
+          this.lanes.work.splice(i, 1);
+          this.lanes.refresh.push(key);
+        }
+      }
+      return;
+    }
+    this.dirty.set(key, lane);
     if (this.processing.has(key)) return;
-    this.push(key);
+    this.push(key, lane);
   }
 
-  private push(key: string): void {
+  private push(key: string, lane: Lane): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
@@ -102,28 +128,30 @@ export class WorkQueue {
       waiter(key);
       return;
     }
-    this.queue.push(key);
+    this.lanes[lane].push(key);
     this.reportDepth();
   }
 
-  /** Adds the key after `delayMs`; an earlier pending add of the same key wins. */
-  addAfter(key: string, delayMs: number): void {
+  /** Adds the key after `delayMs`; an earlier pending add of the same key wins (in the higher lane of the two). */
+  addAfter(key: string, delayMs: number, lane: Lane = 'work'): void {
     if (this.closed) return;
     if (delayMs <= 0) {
-      this.add(key);
+      this.add(key, lane);
       return;
     }
     const at = this.options.clock.now() + delayMs;
     const pending = this.waiting.get(key);
     if (pending !== undefined) {
+      if (lane === 'refresh') pending.lane = 'refresh';
       if (pending.at <= at) return;
       this.options.clock.clearTimeout(pending.handle);
     }
-    const handle = this.options.clock.setTimeout(() => {
+    const entry = { at, handle: undefined as unknown, lane: pending?.lane ?? lane };
+    entry.handle = this.options.clock.setTimeout(() => {
       this.waiting.delete(key);
-      this.add(key);
+      this.add(key, entry.lane);
     }, delayMs);
-    this.waiting.set(key, { at, handle });
+    this.waiting.set(key, entry);
   }
 
   /** The delay the next failure of `key` would get from its own backoff (before the bucket). */
@@ -158,7 +186,15 @@ export class WorkQueue {
   /** The next key to work on; undefined once the queue is shut down. Call done(key) after. */
   get(): Promise<string | undefined> {
     if (this.closed) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const { work, refresh } = this.lanes;
+    let key: string | undefined;
+    if (refresh.length > 0 && (work.length === 0 || this.streak < REFRESH_STREAK)) {
+      key = refresh.shift();
+      this.streak = work.length === 0 ? 0 : this.streak + 1;
+    } else {
+      key = work.shift();
+      this.streak = 0;
+    }
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
@@ -171,9 +207,10 @@ export class WorkQueue {
   /** Marks a key processed; if it was added meanwhile it is queued again. */
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key) && !this.closed) {
+    const lane = this.dirty.get(key);
+    if (lane !== undefined && !this.closed) {
       this.dirty.delete(key);
-      this.add(key);
+      this.add(key, lane);
     }
   }
 
@@ -182,7 +219,8 @@ export class WorkQueue {
     for (const { handle } of this.waiting.values()) this.options.clock.clearTimeout(handle);
     this.waiting.clear();
     this.dirty.clear();
-    this.queue.length = 0;
+    this.lanes.work.length = 0;
+    this.lanes.refresh.length = 0;
     this.reportDepth();
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue } from '../../operator/src/queue.ts';
+import { REFRESH_STREAK, WorkQueue } from '../../operator/src/queue.ts';
 import type { WorkQueueOptions } from '../../operator/src/queue.ts';
 import { FakeClock, flush } from '../support/fake-clock.ts';
 
@@ -140,6 +140,60 @@ describe('WorkQueue', () => {
     q.add('b');
     q.add('a');
     expect(depths).toEqual([1, 2]);
+  });
+
+  it('hands out refresh keys (pod and owned-object changes) before waiting work keys (creations)', async () => {
+    const q = makeQueue(new FakeClock());
+    for (const k of ['new-1', 'new-2', 'new-3']) q.add(k);
+    q.add('existing-a', 'refresh');
+    q.add('existing-b', 'refresh');
+    expect(await drain(q)).toEqual(['existing-a', 'existing-b', 'new-1', 'new-2', 'new-3']);
+  });
+
+  it('moves a key waiting in the work lane up when a refresh asks for it, and hands it out once', async () => {
+    const q = makeQueue(new FakeClock());
+    for (const k of ['a', 'b', 'c']) q.add(k);
+    q.add('c', 'refresh');
+    q.add('c', 'work');
+    expect(q.length).toBe(3);
+    expect(await drain(q)).toEqual(['c', 'a', 'b']);
+  });
+
+  it('runs a key again in the refresh lane when a refresh arrived while it was processed', async () => {
+    const q = makeQueue(new FakeClock());
+    q.add('a');
+    const first = await q.get();
+    q.add('a', 'refresh');
+    q.add('b');
+    q.done(first!);
+    expect(await drain(q)).toEqual(['a', 'b']);
+  });
+
+  it(`still hands out a work key after ${REFRESH_STREAK} refresh keys in a row, so creations are not starved`, async () => {
+    const q = makeQueue(new FakeClock());
+    q.add('create-1');
+    q.add('create-2');
+    const order: string[] = [];
+    // A steady stream of refreshes: one new refresh key for each key taken.
+    for (let i = 0; i < REFRESH_STREAK; i++) q.add(`refresh-${i}`, 'refresh');
+    for (let i = 0; i < 2 * REFRESH_STREAK + 2; i++) {
+      const k = (await q.get())!;
+      order.push(k);
+      q.done(k);
+      q.add(`refresh-${REFRESH_STREAK + i}`, 'refresh');
+    }
+    expect(order.indexOf('create-1')).toBe(REFRESH_STREAK);
+    expect(order.indexOf('create-2')).toBe(2 * REFRESH_STREAK + 1);
+  });
+
+  it('keeps the refresh lane of a delayed add when a later work add of the same key comes', async () => {
+    const clock = new FakeClock();
+    const q = makeQueue(clock);
+    q.add('w');
+    q.addAfter('r', 1000, 'refresh');
+    q.addAfter('r', 5000, 'work');
+    await clock.advance(1000);
+    expect(await drain(q)).toEqual(['r', 'w']);
   });
 
   it('releases waiting workers with undefined on shutdown and ignores later adds', async () => {
