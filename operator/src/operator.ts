@@ -15,7 +15,7 @@ import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, systemClock } from './queue.ts';
 import { KIND } from './types.ts';
-import type { Clock } from './queue.ts';
+import type { Clock, Take } from './queue.ts';
 
 export interface OperatorDeps {
   client: KubeClient;
@@ -180,7 +180,12 @@ export class Operator {
         return;
       }
       this.enqueueAll();
-      while (this.workers.length < this.config.workers) this.workers.push(this.work());
+      // Plus refresh workers (half as many, at least one) that take only pod- and object-driven
+      // passes. Workers outlive leadership changes: started once.
+      if (this.workers.length === 0) {
+        for (let i = 0; i < this.config.workers; i++) this.workers.push(this.work('any'));
+        for (let i = 0; i < Math.max(1, Math.ceil(this.config.workers / 2)); i++) this.workers.push(this.work('refresh'));
+      }
       this.scheduleResync();
     };
     whenSynced();
@@ -209,9 +214,9 @@ export class Operator {
     }, this.config.resyncMs);
   }
 
-  private async work(): Promise<void> {
+  private async work(take: Take): Promise<void> {
     for (;;) {
-      const key = await this.queue.get();
+      const key = await this.queue.get(take);
       if (key === undefined) return;
       try {
         if (this.acting) await this.reconcileOne(key);

@@ -4,10 +4,11 @@
 // a global token bucket says too many retries are happening.
 //
 // Two lanes: `refresh` (a change of pods or owned objects: usually a status write, or a
-// remediation that is due) goes before `work` (an ArcDeployment that is new or changed, a resync,
-// a retry: applies, often several round trips). Without them, when many ArcDeployments are
-// created at once, every status update waits behind every creation. A worker still takes a
-// `work` key after REFRESH_STREAK refresh keys in a row, so creations cannot starve.
+// remediation that is due) and `work` (an ArcDeployment that is new or changed, a resync, a
+// retry: applies, often several round trips). Refresh workers take only refresh keys; the other
+// workers take work keys first and refresh keys when no work waits. So a status update never
+// waits behind creations, and creations keep their workers. Without the lanes, when many
+// ArcDeployments are created at once, every status update waits behind every creation.
 
 export interface Clock {
   now(): number;
@@ -66,8 +67,8 @@ class TokenBucket {
 
 export type Lane = 'work' | 'refresh';
 
-/** Refresh keys handed out in a row, while work keys wait, before one work key goes. */
-export const REFRESH_STREAK = 8;
+/** What a worker takes: anything (work first), or refresh keys only. */
+export type Take = 'any' | 'refresh';
 
 export class WorkQueue {
   private readonly options: WorkQueueOptions;
@@ -76,9 +77,8 @@ export class WorkQueue {
   private readonly dirty = new Map<string, Lane>();
   private readonly processing = new Set<string>();
   private readonly waiting = new Map<string, { at: number; handle: unknown; lane: Lane }>();
-  private streak = 0;
   private readonly failureCounts = new Map<string, number>();
-  private readonly waiters: ((key: string | undefined) => void)[] = [];
+  private readonly waiters: { take: Take; resolve: (key: string | undefined) => void }[] = [];
   private readonly bucket: TokenBucket;
   private closed = false;
 
@@ -121,11 +121,12 @@ export class WorkQueue {
   }
 
   private push(key: string, lane: Lane): void {
-    const waiter = this.waiters.shift();
-    if (waiter) {
+    const i = this.waiters.findIndex((w) => w.take === 'any' || lane === 'refresh');
+    if (i >= 0) {
+      const [waiter] = this.waiters.splice(i, 1);
       this.dirty.delete(key);
       this.processing.add(key);
-      waiter(key);
+      waiter!.resolve(key);
       return;
     }
     this.lanes[lane].push(key);
@@ -183,25 +184,21 @@ export class WorkQueue {
     return this.failureCounts.get(key) ?? 0;
   }
 
-  /** The next key to work on; undefined once the queue is shut down. Call done(key) after. */
-  get(): Promise<string | undefined> {
+  /**
+   * The next key to work on (`any`: a work key first, else a refresh key; `refresh`: refresh keys
+   * only); undefined once the queue is shut down. Call done(key) after.
+   */
+  get(take: Take = 'any'): Promise<string | undefined> {
     if (this.closed) return Promise.resolve(undefined);
     const { work, refresh } = this.lanes;
-    let key: string | undefined;
-    if (refresh.length > 0 && (work.length === 0 || this.streak < REFRESH_STREAK)) {
-      key = refresh.shift();
-      this.streak = work.length === 0 ? 0 : this.streak + 1;
-    } else {
-      key = work.shift();
-      this.streak = 0;
-    }
+    const key = take === 'refresh' ? refresh.shift() : (work.shift() ?? refresh.shift());
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
       this.reportDepth();
       return Promise.resolve(key);
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => this.waiters.push({ take, resolve }));
   }
 
   /** Marks a key processed; if it was added meanwhile it is queued again. */
@@ -228,6 +225,6 @@ export class WorkQueue {
     if (this.closed) return;
     this.clear();
     this.closed = true;
-    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(undefined);
   }
 }

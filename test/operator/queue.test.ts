@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REFRESH_STREAK, WorkQueue } from '../../operator/src/queue.ts';
+import { WorkQueue } from '../../operator/src/queue.ts';
 import type { WorkQueueOptions } from '../../operator/src/queue.ts';
 import { FakeClock, flush } from '../support/fake-clock.ts';
 
@@ -142,12 +142,23 @@ describe('WorkQueue', () => {
     expect(depths).toEqual([1, 2]);
   });
 
-  it('hands out refresh keys (pod and owned-object changes) before waiting work keys (creations)', async () => {
+  it('gives refresh workers only refresh keys, and other workers work keys first', async () => {
     const q = makeQueue(new FakeClock());
-    for (const k of ['new-1', 'new-2', 'new-3']) q.add(k);
+    for (const k of ['new-1', 'new-2']) q.add(k);
     q.add('existing-a', 'refresh');
     q.add('existing-b', 'refresh');
-    expect(await drain(q)).toEqual(['existing-a', 'existing-b', 'new-1', 'new-2', 'new-3']);
+    expect(await q.get('refresh')).toBe('existing-a');
+    expect(await q.get('any')).toBe('new-1');
+    expect(await q.get('any')).toBe('new-2');
+    expect(await q.get('any')).toBe('existing-b');
+    let got: string | undefined;
+    void q.get('refresh').then((k) => (got = k));
+    q.add('new-3');
+    await flush();
+    expect(got).toBeUndefined(); // a waiting refresh worker is not handed a creation
+    q.add('existing-c', 'refresh');
+    await flush();
+    expect(got).toBe('existing-c');
   });
 
   it('moves a key waiting in the work lane up when a refresh asks for it, and hands it out once', async () => {
@@ -156,7 +167,8 @@ describe('WorkQueue', () => {
     q.add('c', 'refresh');
     q.add('c', 'work');
     expect(q.length).toBe(3);
-    expect(await drain(q)).toEqual(['c', 'a', 'b']);
+    expect(await q.get('refresh')).toBe('c');
+    expect(await drain(q)).toEqual(['a', 'b']);
   });
 
   it('runs a key again in the refresh lane when a refresh arrived while it was processed', async () => {
@@ -166,34 +178,17 @@ describe('WorkQueue', () => {
     q.add('a', 'refresh');
     q.add('b');
     q.done(first!);
-    expect(await drain(q)).toEqual(['a', 'b']);
-  });
-
-  it(`still hands out a work key after ${REFRESH_STREAK} refresh keys in a row, so creations are not starved`, async () => {
-    const q = makeQueue(new FakeClock());
-    q.add('create-1');
-    q.add('create-2');
-    const order: string[] = [];
-    // A steady stream of refreshes: one new refresh key for each key taken.
-    for (let i = 0; i < REFRESH_STREAK; i++) q.add(`refresh-${i}`, 'refresh');
-    for (let i = 0; i < 2 * REFRESH_STREAK + 2; i++) {
-      const k = (await q.get())!;
-      order.push(k);
-      q.done(k);
-      q.add(`refresh-${REFRESH_STREAK + i}`, 'refresh');
-    }
-    expect(order.indexOf('create-1')).toBe(REFRESH_STREAK);
-    expect(order.indexOf('create-2')).toBe(2 * REFRESH_STREAK + 1);
+    expect(await q.get('refresh')).toBe('a');
+    expect(await drain(q)).toEqual(['b']);
   });
 
   it('keeps the refresh lane of a delayed add when a later work add of the same key comes', async () => {
     const clock = new FakeClock();
     const q = makeQueue(clock);
-    q.add('w');
     q.addAfter('r', 1000, 'refresh');
     q.addAfter('r', 5000, 'work');
     await clock.advance(1000);
-    expect(await drain(q)).toEqual(['r', 'w']);
+    expect(await q.get('refresh')).toBe('r');
   });
 
   it('releases waiting workers with undefined on shutdown and ignores later adds', async () => {
