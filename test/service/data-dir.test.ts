@@ -1,17 +1,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeParquet } from '../support/parquet.ts';
 import { type RunningService, startService } from '../support/service.ts';
-
-async function writeParquet(path: string, sql: string): Promise<void> {
-  const db = await DuckDBInstance.create(':memory:');
-  const c = await db.connect();
-  await c.run(`COPY (${sql}) TO '${path}' (FORMAT parquet)`);
-  c.closeSync();
-  db.closeSync();
-}
 
 describe('ARC_DATA_DIR: Parquet files are queryable, nothing else is', () => {
   let dir: string;

@@ -6,15 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../service/src/config.ts';
 import { createDataViews, createDemoData } from '../../service/src/duckdb.ts';
 import { type Catalog, isReusablePlan } from '../../service/src/plan-cache.ts';
+import { writeParquet } from '../support/parquet.ts';
 import { type RunningService, startService } from '../support/service.ts';
-
-async function writeParquet(path: string, sql: string): Promise<void> {
-  const db = await DuckDBInstance.create(':memory:');
-  const c = await db.connect();
-  await c.run(`COPY (${sql}) TO '${path}' (FORMAT parquet)`);
-  c.closeSync();
-  db.closeSync();
-}
 
 describe('isReusablePlan, judged on DuckDB’s own parse', () => {
   let db: DuckDBInstance;
