@@ -110,7 +110,8 @@ export class WorkQueue {
         const i = this.lanes.work.indexOf(key);
         if (i >= 0) {
           this.lanes.work.splice(i, 1);
-          this.lanes.refresh.push(key);
+          this.push(key, 'refresh'); // to an idle refresh worker, if one waits
+          this.reportDepth();
         }
       }
       return;

@@ -171,6 +171,21 @@ describe('WorkQueue', () => {
     expect(await drain(q)).toEqual(['a', 'b']);
   });
 
+  it('hands a promoted key to an idle refresh worker at once', async () => {
+    const q = makeQueue(new FakeClock());
+    q.add('busy');
+    await q.get('any'); // the only general worker is busy
+    q.add('waiting');
+    let got: string | undefined;
+    void q.get('refresh').then((k) => (got = k));
+    await flush();
+    expect(got).toBeUndefined();
+    q.add('waiting', 'refresh');
+    await flush();
+    expect(got).toBe('waiting');
+    expect(q.length).toBe(0);
+  });
+
   it('runs a key again in the refresh lane when a refresh arrived while it was processed', async () => {
     const q = makeQueue(new FakeClock());
     q.add('a');
