@@ -231,7 +231,7 @@ const BENCH_SA = 'arc-operator';
  */
 async function inClusterEnv(w: World, dir: string): Promise<Record<string, string>> {
   const kubectl = join(clusterDir(), 'bin', 'kubectl');
-  await run(kubectl, ['--kubeconfig', w.kubeconfig, 'apply', '--server-side', '--force-conflicts', '--field-manager=arc-bench', '-f', join(ROOT, 'deploy/rbac/cluster_role.yaml')]);
+  await run(kubectl, ['--kubeconfig', w.kubeconfig, 'apply', '--server-side', '--force-conflicts', '--field-manager=arc-bench', '-f', join(ROOT, 'deploy/rbac/cluster_role.yaml'), '-f', join(ROOT, 'deploy/rbac/sidecar_cluster_role.yaml')]);
   await w.core.createNamespacedServiceAccount({ namespace: w.namespace, body: { metadata: { name: BENCH_SA } } });
   await w.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
     body: {
@@ -608,7 +608,6 @@ async function resourceVersions(w: World): Promise<Map<string, string>> {
     ['Deployment', apps.listNamespacedDeployment({ namespace, labelSelector })],
     ['Service', w.core.listNamespacedService({ namespace, labelSelector })],
     ['ServiceAccount', w.core.listNamespacedServiceAccount({ namespace, labelSelector })],
-    ['Role', rbac.listNamespacedRole({ namespace, labelSelector })],
     ['RoleBinding', rbac.listNamespacedRoleBinding({ namespace, labelSelector })],
     ['PodDisruptionBudget', policy.listNamespacedPodDisruptionBudget({ namespace, labelSelector })],
   ];

@@ -102,6 +102,7 @@ const KUSTOMIZE_FILES: Record<string, string> = {
   'serviceaccount.yaml': 'rbac/service_account.yaml',
   'clusterrole.yaml': 'rbac/cluster_role.yaml',
   'clusterrolebinding.yaml': 'rbac/cluster_role_binding.yaml',
+  'clusterrole-sidecar.yaml': 'rbac/sidecar_cluster_role.yaml',
   'role.yaml': 'rbac/leader_election_role.yaml',
   'rolebinding.yaml': 'rbac/leader_election_role_binding.yaml',
   'deployment.yaml': 'operator/deployment.yaml',

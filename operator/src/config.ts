@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Env, EnvReader, type InClusterSettings, SERVICE_ACCOUNT_DIR } from '@arcops/common';
 import { ConfigError } from './errors.ts';
+import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
 
 /** The operator's settings, read once from the environment (the only place env is read). */
 export interface OperatorConfig {
@@ -38,6 +39,8 @@ export interface OperatorConfig {
   readonly queueQps: number;
   readonly queueBurst: number;
   readonly logLevel: string;
+  /** The ClusterRole the sidecars' RoleBindings refer to (installed with the operator). */
+  readonly sidecarClusterRole: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -84,6 +87,11 @@ export function loadConfig(env: Env): OperatorConfig {
   const identity = r.optStr('POD_NAME') ?? defaultIdentity();
   if (identity.length > 253) r.problems.push('POD_NAME is too long to be a Lease holder identity (253 characters at most)');
 
+  const sidecarClusterRole = r.str('SIDECAR_CLUSTER_ROLE', SIDECAR_CLUSTER_ROLE);
+  if (!DNS_SUBDOMAIN.test(sidecarClusterRole) || sidecarClusterRole.length > 253) {
+    r.problems.push(`SIDECAR_CLUSTER_ROLE: ${JSON.stringify(sidecarClusterRole)} is not a ClusterRole name the chart would make`);
+  }
+
   const kubeconfig = r.optStr('KUBECONFIG');
   const serviceHost = r.optStr('KUBERNETES_SERVICE_HOST');
   const servicePort = r.int('KUBERNETES_SERVICE_PORT', 443, 1, 65535);
@@ -112,6 +120,7 @@ export function loadConfig(env: Env): OperatorConfig {
     queueQps: r.int('QUEUE_QPS', 10, 1, 10_000),
     queueBurst: r.int('QUEUE_BURST', 100, 1, 100_000),
     logLevel,
+    sidecarClusterRole,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -5,9 +5,11 @@
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
+import { describeError } from './errors.ts';
+import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { computeStatus, desiredObjects, poolCondition, resolveSpec } from './plan.ts';
+import { computeStatus, desiredObjects, ownedNames, poolCondition, resolveSpec } from './plan.ts';
 import type { ApplyProblem, SecretCheck } from './plan.ts';
 import { HISTORY_LIMIT, planRemediation, remediationStatus } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
@@ -40,11 +42,10 @@ interface Pass {
 }
 
 /**
- * Applied after the other owned objects, which are applied together: a RoleBinding after its Role
- * (the API server only lets the operator bind a Role whose rules it can see it holds), the
- * Deployment after its ServiceAccount (pods naming a missing one are refused).
+ * Applied after the other owned objects, which are applied together: the Deployment after its
+ * ServiceAccount (pods naming a missing one are refused).
  */
-const APPLIED_SECOND: ReadonlySet<string | undefined> = new Set(['RoleBinding', 'Deployment']);
+const APPLIED_SECOND: ReadonlySet<string | undefined> = new Set(['Deployment']);
 
 /** How long a pod this process evicted is taken as going, if the cache does not show it. */
 const EVICTING_TTL_MS = 30_000;
@@ -79,6 +80,8 @@ export interface ControllerOptions {
   metrics?: OperatorMetrics;
   /** How long what a read of a token Secret found is used again (secrets.ts); default 0. */
   secretCacheMs?: number;
+  /** The ClusterRole the sidecars' RoleBindings refer to (SIDECAR_CLUSTER_ROLE in plan.ts by default). */
+  sidecarClusterRole?: string;
 }
 
 function involved(arcd: ArcDeployment): KubeObject {
@@ -187,7 +190,10 @@ export class Controller {
     const problems: ApplyProblem[] = [];
     const specUnchanged = arcd.status?.observedGeneration === arcd.metadata.generation;
     const effective = plan.rollbackImage === undefined ? arcd : { ...arcd, spec: { ...arcd.spec, image: plan.rollbackImage } };
-    const objects = desiredObjects(effective, tokenHash === undefined ? {} : { tokenHash });
+    const objects = desiredObjects(effective, {
+      ...(tokenHash === undefined ? {} : { tokenHash }),
+      ...(this.o.sidecarClusterRole === undefined ? {} : { sidecarClusterRole: this.o.sidecarClusterRole }),
+    });
     // Never roll pods onto a Secret that is not there: the Deployment waits for it.
     const wanted = objects.filter((d) => d.kind !== 'Deployment' || check.state === 'ok');
     // Objects missing from the cache are looked up all at once, before anything is applied.
@@ -203,6 +209,9 @@ export class Controller {
       if (outcome.result === 'error') problems.push({ kind: outcome.kind, name: outcome.name, reason: 'ApplyFailed', message: outcome.message ?? '' });
       if (outcome.kind === 'Deployment' && outcome.object !== undefined) deployment = outcome.object;
     }
+    // The sidecar's grant moved from a Role of its own to the shared ClusterRole: once the
+    // binding refers to the ClusterRole, the old Role grants nothing and goes.
+    if (outcomes.some((o) => o.kind === 'RoleBinding' && o.recreated === true)) await this.removeLegacyRole(arcd, log);
 
     const status = computeStatus(
       { arcd, deployment, pods, secret: check, problems, extraConditions: plan.conditions, ...(plan.degraded === undefined ? {} : { degradedOverride: plan.degraded }) },
@@ -219,6 +228,17 @@ export class Controller {
     if (results.some((r) => r.result === 'Blocked' || r.result === 'Failed')) return { requeue: 'backoff', why: 'EvictionBlocked' };
     if (plan.requeueAfterMs !== undefined) return { requeue: 'after', delayMs: plan.requeueAfterMs };
     return { requeue: 'none' };
+  }
+
+  private async removeLegacyRole(arcd: ArcDeployment, log: Logger): Promise<void> {
+    const name = ownedNames(arcd.metadata.name).legacyRole;
+    try {
+      const result = await this.o.executor.deleteOwned(RESOURCES.role, arcd.metadata.namespace, name, arcd.metadata.uid ?? '');
+      if (result === 'deleted') log.info({ role: name }, 'deleted the Role the sidecar used before its RoleBinding referred to the shared ClusterRole');
+    } catch (err) {
+      // Left in place, it grants nothing (no binding refers to it) and goes with the ArcDeployment.
+      log.warn({ role: name, err: describeError(err) }, 'could not delete the Role the sidecar used before; it is left in place');
+    }
   }
 
   /** The Events of one pass: one Created naming every new object, updates, problems, the Secret's state. */

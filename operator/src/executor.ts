@@ -24,6 +24,14 @@ export interface ApplyOutcome {
   why?: 'differs' | 'stale-field';
   /** For conflicts and errors: what a user should read. */
   message?: string;
+  /** The object was deleted and made again: a field that cannot change (a RoleBinding's roleRef) differed. */
+  recreated?: boolean;
+}
+
+/** Fields the API server never lets change: an object that differs in one is made again. */
+function immutableDifference(desired: KubeObject, current: KubeObject | undefined): string | undefined {
+  if (current === undefined || desired.kind !== 'RoleBinding') return undefined;
+  return stableStringify((desired as { roleRef?: unknown }).roleRef) === stableStringify((current as { roleRef?: unknown }).roleRef) ? undefined : '/roleRef';
 }
 
 export interface ExecutorOptions {
@@ -74,7 +82,9 @@ export class Executor {
         break;
     }
     this.guard();
+    const immutable = decision.action === 'update' ? immutableDifference(desired, current) : undefined;
     try {
+      if (immutable !== undefined && current !== undefined) return await this.recreate(res, desired, current, immutable);
       let applied: KubeObject;
       try {
         applied = await this.apply(res, desired);
@@ -101,6 +111,45 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /**
+   * Deletes the object as it was observed (uid and resourceVersion as preconditions: one changed
+   * or made again meanwhile is left alone) and applies the desired one in its place.
+   */
+  private async recreate(res: ResourceType, desired: KubeObject, current: KubeObject, path: string): Promise<ApplyOutcome> {
+    const kind = desired.kind ?? '?';
+    const name = desired.metadata?.name ?? '?';
+    const namespace = desired.metadata?.namespace ?? '';
+    this.o.logger.info({ kind, name, field: path }, 'making the object again: a field that cannot change differs');
+    try {
+      await this.o.client.delete(res, namespace, name, {
+        ...(current.metadata?.uid === undefined ? {} : { uid: current.metadata.uid }),
+        ...(current.metadata?.resourceVersion === undefined ? {} : { resourceVersion: current.metadata.resourceVersion }),
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    const applied = await this.apply(res, desired);
+    return { kind, name, result: 'updated', object: applied, path, why: 'differs', recreated: true };
+  }
+
+  /**
+   * Deletes an object this ArcDeployment owns and no longer wants (found by name; one that is
+   * not controlled by `ownerUid` is never touched): `deleted`, `absent` or `foreign`.
+   */
+  async deleteOwned(res: ResourceType, namespace: string, name: string, ownerUid: string): Promise<'deleted' | 'absent' | 'foreign'> {
+    const current = await this.o.client.get(res, namespace, name);
+    if (current === undefined) return 'absent';
+    if (!current.metadata?.ownerReferences?.some((r) => r.controller === true && r.uid === ownerUid)) return 'foreign';
+    this.guard();
+    try {
+      await this.o.client.delete(res, namespace, name, { ...(current.metadata.uid === undefined ? {} : { uid: current.metadata.uid }) });
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      throw err;
+    }
+    return 'deleted';
   }
 
   /**

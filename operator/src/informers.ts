@@ -316,7 +316,6 @@ export const OWNED_RESOURCES: readonly ResourceType[] = [
   RESOURCES.deployment,
   RESOURCES.service,
   RESOURCES.serviceAccount,
-  RESOURCES.role,
   RESOURCES.roleBinding,
   RESOURCES.podDisruptionBudget,
   RESOURCES.persistentVolumeClaim,

@@ -35,6 +35,7 @@ export const RESOURCES = {
   serviceAccount: resource('', 'v1', 'serviceaccounts', 'ServiceAccount'),
   role: resource('rbac.authorization.k8s.io', 'v1', 'roles', 'Role'),
   roleBinding: resource('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding'),
+  clusterRole: resource('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),
   podDisruptionBudget: resource('policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget'),
   persistentVolumeClaim: resource('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim'),
   pod: resource('', 'v1', 'pods', 'Pod'),
@@ -112,6 +113,11 @@ export interface KubeClient {
   /** PUT: fails with 409 when body.metadata.resourceVersion is not the current one. */
   replace<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: KubeObject): Promise<T>;
   patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T>;
+  /**
+   * DELETE with preconditions: fails with 409 when the object is no longer that very one (uid)
+   * or has changed since it was read (resourceVersion); 404 when it is gone.
+   */
+  delete(res: ResourceType, namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void>;
   /** Server-side apply of `body` (which names itself). */
   apply<T extends KubeObject = KubeObject>(res: ResourceType, body: KubeObject, options: ApplyOptions): Promise<T>;
   /**
@@ -412,6 +418,10 @@ export class HttpKubeClient implements KubeClient {
 
   patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T> {
     return this.json<T>('PATCH', resourcePath(res, namespace, name), body, CONTENT_TYPES[type]);
+  }
+
+  async delete(res: ResourceType, namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void> {
+    await this.json<KubeObject>('DELETE', resourcePath(res, namespace, name), { apiVersion: 'v1', kind: 'DeleteOptions', preconditions });
   }
 
   async evict(namespace: string, name: string, uid?: string): Promise<void> {

@@ -10,10 +10,12 @@ import { EventRecorder } from './events.ts';
 import { Executor } from './executor.ts';
 import { Informers } from './informers.ts';
 import type { InformersOptions } from './informers.ts';
+import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, systemClock } from './queue.ts';
+import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
 import { KIND } from './types.ts';
 import type { Clock, Take } from './queue.ts';
 
@@ -45,7 +47,8 @@ export type OperatorSettings = Pick<
   | 'backoffMaxMs'
   | 'queueQps'
   | 'queueBurst'
->;
+> &
+  Partial<Pick<OperatorConfig, 'sidecarClusterRole'>>;
 
 export class Operator {
   readonly queue: WorkQueue;
@@ -110,6 +113,7 @@ export class Operator {
       logger: this.log,
       metrics,
       secretCacheMs: config.secretCacheMs,
+      ...(config.sidecarClusterRole === undefined ? {} : { sidecarClusterRole: config.sidecarClusterRole }),
     });
     if (config.leaderElection) {
       this.elector = new LeaderElector({
@@ -172,6 +176,7 @@ export class Operator {
     this.acting = true;
     this.deps.metrics.leader.set(1);
     this.log.info({ workers: this.config.workers }, 'acting: reconciling ArcDeployments');
+    void this.checkSidecarClusterRole();
     // Only work from full caches: an empty cache would look like missing objects.
     const whenSynced = (): void => {
       if (!this.acting) return;
@@ -189,6 +194,27 @@ export class Operator {
       this.scheduleResync();
     };
     whenSynced();
+  }
+
+  /**
+   * Says so loudly when the ClusterRole the sidecars are bound to is missing: their pods would
+   * never turn Ready (the sidecar could not write its pod condition). Not fatal: it may be
+   * installed after the operator.
+   */
+  private async checkSidecarClusterRole(): Promise<void> {
+    const name = this.config.sidecarClusterRole ?? SIDECAR_CLUSTER_ROLE;
+    try {
+      const found = await this.deps.client.get(RESOURCES.clusterRole, '', name);
+      if (found === undefined) {
+        this.log.error(
+          { clusterRole: name },
+          `ClusterRole ${name} not found: sidecars cannot write their pod condition and pods will not turn Ready; install the operator's RBAC (deploy/rbac or the chart) or set SIDECAR_CLUSTER_ROLE`,
+        );
+      }
+    } catch (err) {
+      // A namespaced install may not read ClusterRoles: nothing to say then.
+      this.log.debug({ clusterRole: name, err: describeError(err) }, 'could not check the sidecar ClusterRole');
+    }
   }
 
   private stopActing(): void {

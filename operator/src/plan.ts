@@ -9,7 +9,6 @@ import type {
   V1PersistentVolumeClaim,
   V1PodDisruptionBudget,
   V1PodSpec,
-  V1Role,
   V1RoleBinding,
   V1Service,
   V1ServiceAccount,
@@ -97,6 +96,8 @@ export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 export const THREADPOOL_HEADROOM = 4;
 export const SERVICE_CONTAINER = 'arc';
 export const SIDECAR_CONTAINER = 'sidecar';
+/** The ClusterRole the chart installs for the sidecars (`SIDECAR_CLUSTER_ROLE` overrides it). */
+export const SIDECAR_CLUSTER_ROLE = 'arc-operator-sidecar';
 
 /** Resource requirements with every quantity as a string (as the API server stores them). */
 export interface Quantities {
@@ -235,7 +236,8 @@ export interface OwnedNames {
   deployment: string;
   service: string;
   serviceAccount: string;
-  role: string;
+  /** The Role the sidecar's grant used to be (before the shared ClusterRole): removed once replaced. */
+  legacyRole: string;
   roleBinding: string;
   podDisruptionBudget: string;
   persistentVolumeClaim: string;
@@ -246,7 +248,7 @@ export function ownedNames(name: string): OwnedNames {
     deployment: name,
     service: name,
     serviceAccount: name,
-    role: `${name}-sidecar`,
+    legacyRole: `${name}-sidecar`,
     roleBinding: `${name}-sidecar`,
     podDisruptionBudget: name,
     persistentVolumeClaim: `${name}-data`,
@@ -490,6 +492,8 @@ export interface PlanOptions {
    * new token must roll the pods: the hash goes into the pod template's config-hash annotation.
    */
   tokenHash?: string;
+  /** The ClusterRole the sidecar's RoleBinding refers to (default SIDECAR_CLUSTER_ROLE). */
+  sidecarClusterRole?: string;
 }
 
 /** An object to apply: the client-node type for its fields, JSON timestamps, a name and namespace. */
@@ -502,7 +506,6 @@ export type Desired<T> = Omit<T, 'metadata'> & {
 
 export type DesiredObject =
   | Desired<V1ServiceAccount>
-  | Desired<V1Role>
   | Desired<V1RoleBinding>
   | Desired<V1PersistentVolumeClaim>
   | Desired<V1Service>
@@ -514,27 +517,21 @@ export function desiredServiceAccount(arcd: ArcDeployment): Desired<V1ServiceAcc
   return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(arcd, n.serviceAccount, 'sidecar'), automountServiceAccountToken: false };
 }
 
-export function desiredRole(arcd: ArcDeployment): Desired<V1Role> {
-  const n = ownedNames(arcd.metadata.name);
-  return {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: meta(arcd, n.role, 'sidecar'),
-    // The sidecar reads its own pod and writes the arcops.dev/PoolHealthy condition in its status.
-    rules: [
-      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-    ],
-  };
-}
-
-export function desiredRoleBinding(arcd: ArcDeployment): Desired<V1RoleBinding> {
+/**
+ * The sidecar's grant: its ServiceAccount bound, in the ArcDeployment's namespace, to the
+ * ClusterRole the chart installs (get pods, patch pods/status; `SIDECAR_CLUSTER_ROLE`). One
+ * shared ClusterRole rather than a Role per ArcDeployment: the operator holds `bind` on that one
+ * ClusterRole, so the API server does not have to resolve every rule the operator holds in the
+ * namespace to check that a new Role or binding grants nothing more (work that grows with the
+ * number of RoleBindings there: ~1 s per Role and per binding with 1000 in one namespace).
+ */
+export function desiredRoleBinding(arcd: ArcDeployment, clusterRole: string = SIDECAR_CLUSTER_ROLE): Desired<V1RoleBinding> {
   const n = ownedNames(arcd.metadata.name);
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
     metadata: meta(arcd, n.roleBinding, 'sidecar'),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: n.role },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
     subjects: [{ kind: 'ServiceAccount', name: n.serviceAccount, namespace: arcd.metadata.namespace }],
   };
 }
@@ -615,7 +612,7 @@ export function desiredDeployment(arcd: ArcDeployment, spec: ResolvedSpec, optio
 /** Every object the ArcDeployment should own, in the order they are applied. */
 export function desiredObjects(arcd: ArcDeployment, options: PlanOptions = {}): DesiredObject[] {
   const spec = resolveSpec(arcd.spec);
-  const objects: DesiredObject[] = [desiredServiceAccount(arcd), desiredRole(arcd), desiredRoleBinding(arcd)];
+  const objects: DesiredObject[] = [desiredServiceAccount(arcd), desiredRoleBinding(arcd, options.sidecarClusterRole)];
   const pvc = desiredPersistentVolumeClaim(arcd, spec);
   if (pvc !== undefined) objects.push(pvc);
   objects.push(desiredService(arcd), desiredPodDisruptionBudget(arcd, spec), desiredDeployment(arcd, spec, options));

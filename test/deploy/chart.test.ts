@@ -109,7 +109,7 @@ describe('the default render', async () => {
 
   it('holds one object of each kind a default install needs, and no monitoring objects', () => {
     const kinds = objects.map((o) => o.kind).sort();
-    expect(kinds).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(kinds).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
   });
 
   it('keeps the CRD on uninstall and copies crds/ verbatim', () => {
@@ -144,8 +144,8 @@ describe('the default render', async () => {
     expect((svc as unknown as { spec: { selector: unknown } }).spec.selector).toEqual(selector);
   });
 
-  it('grants a rule for every API resource the operator calls, and no wildcard, delete or secret listing', () => {
-    const [role] = find(objects, 'ClusterRole');
+  it('grants a rule for every API resource the operator calls, and no wildcard, escalation or secret listing', () => {
+    const [role] = find(objects, 'ClusterRole', 'arc-operator');
     const granted = rules(role as K8sObject);
     const leaderRole = find(objects, 'Role')[0] as K8sObject;
     const all = [...granted, ...rules(leaderRole)];
@@ -155,15 +155,28 @@ describe('the default render', async () => {
     for (const r of all) {
       expect(r.verbs).not.toContain('*');
       expect(r.resources).not.toContain('*');
-      expect(r.verbs).not.toContain('delete');
       expect(r.verbs).not.toContain('deletecollection');
       expect(r.verbs).not.toContain('escalate');
-      expect(r.verbs).not.toContain('bind');
+      // delete: only the sidecar's grant from before the shared ClusterRole (a RoleBinding whose
+      // roleRef must change, and its Role); never pods or anything else.
+      if (r.verbs.includes('delete')) expect(r.resources.every((x) => x === 'rolebindings' || x === 'roles')).toBe(true);
+      // bind: only the sidecar ClusterRole, by name.
+      if (r.verbs.includes('bind')) expect({ resources: r.resources, names: r.resourceNames }).toEqual({ resources: ['clusterroles'], names: ['arc-operator-sidecar'] });
     }
     expect(granted.find((r) => r.resources.includes('secrets'))?.verbs).toEqual(['get']);
     expect(granted.find((r) => r.resources.includes('pods/eviction'))?.verbs).toEqual(['create']);
-    expect(granted.find((r) => r.resources.includes('pods'))?.verbs).toEqual(['get', 'list', 'watch']);
+    expect(granted.find((r) => r.resources.includes('pods'))?.verbs).toEqual(['list', 'watch']);
+    expect(granted.some((r) => r.resources.includes('pods/status'))).toBe(false);
     expect(rules(leaderRole).flatMap((r) => r.resources)).toEqual(['leases', 'leases']);
+  });
+
+  it("installs the sidecars' ClusterRole (read its pod, patch pod status) and names it to the operator", () => {
+    const [sidecar] = find(objects, 'ClusterRole', 'arc-operator-sidecar');
+    expect(rules(sidecar as K8sObject).map((r) => ({ apiGroups: r.apiGroups, resources: r.resources, verbs: r.verbs }))).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+    ]);
+    expect(envOf(objects)['SIDECAR_CLUSTER_ROLE']).toBe('arc-operator-sidecar');
   });
 });
 
@@ -171,7 +184,8 @@ describe('the watchNamespaces render', async () => {
   const objects = parseAll(await renderChart([ciFiles().find((c) => c.name === 'watch-namespaces')?.path ?? '']));
 
   it('makes a Role and RoleBinding per namespace instead of cluster-wide RBAC, and sets WATCH_NAMESPACES', () => {
-    expect(find(objects, 'ClusterRole')).toEqual([]);
+    // The one cluster-scoped object: the ClusterRole the sidecars are bound to in their namespace.
+    expect(find(objects, 'ClusterRole').map((r) => r.metadata.name)).toEqual(['arc-operator-sidecar']);
     expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
     const roles = find(objects, 'Role', 'arc-operator').map((r) => r.metadata.namespace);
     expect(roles).toEqual(['team-a', 'team-b']);

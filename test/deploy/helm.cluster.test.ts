@@ -57,14 +57,20 @@ async function proveOperatorRuns(opts: { opNs: string; deployment: string; servi
   await kubectl(['-n', opts.appNs, 'apply', '-f', join(repoRoot, 'deploy/samples/arc-tokens-secret.yaml'), '-f', join(repoRoot, 'deploy/samples/arcdeployment-basic.yaml')]);
   const op = startLocalOperator(env, { name: `${opts.deployment}-local-${randomBytes(3).toString('hex')}`, namespace: opts.opNs }, sa.path, opts.overrides);
   try {
-    for (const kind of ['deployment', 'service', 'serviceaccount', 'role', 'rolebinding', 'poddisruptionbudget']) {
+    for (const kind of ['deployment', 'service', 'serviceaccount', 'rolebinding', 'poddisruptionbudget']) {
       const owner = await eventually(`${kind} arc-basic in ${opts.appNs}`, async () => {
-        const name = kind === 'role' || kind === 'rolebinding' ? 'arc-basic-sidecar' : 'arc-basic';
+        const name = kind === 'rolebinding' ? 'arc-basic-sidecar' : 'arc-basic';
         const obj = JSON.parse(await kubectl(['-n', opts.appNs, 'get', kind, name, '-o', 'json'])) as { metadata: { ownerReferences?: { kind: string; name: string }[] } };
         return obj.metadata.ownerReferences?.[0];
       }, { timeoutMs: 60_000 });
       expect(owner).toMatchObject({ kind: 'ArcDeployment', name: 'arc-basic' });
     }
+    // The sidecars are bound to the release's own sidecar ClusterRole, which the chart installed.
+    const sidecarRole = env.find((e) => e.name === 'SIDECAR_CLUSTER_ROLE')?.value;
+    expect(sidecarRole).toBeDefined();
+    const binding = JSON.parse(await kubectl(['-n', opts.appNs, 'get', 'rolebinding', 'arc-basic-sidecar', '-o', 'json'])) as { roleRef: { kind: string; name: string } };
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: sidecarRole });
+    expect(await kubectl(['get', 'clusterrole', sidecarRole ?? '', '-o', 'name'])).toContain(sidecarRole);
     const arcd = await eventually('the ArcDeployment status', async () => {
       const a = JSON.parse(await kubectl(['-n', opts.appNs, 'get', 'arcd', 'arc-basic', '-o', 'json'])) as ArcdStatus;
       return a.status?.observedGeneration === a.metadata.generation ? a : undefined;
@@ -156,6 +162,7 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
   it('keeps the CRD (and so every ArcDeployment) when the release is uninstalled', async () => {
     await helm(['uninstall', release, '-n', opNs.name, '--wait', '--timeout', '60s']);
     await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${fullname}-sidecar`])).rejects.toThrow(/not ?found/i);
     expect(await kubectl(['get', 'crd', 'arcdeployments.arcops.dev', '-o', 'name'])).toContain('arcdeployments.arcops.dev');
     expect(await kubectl(['-n', appNs.name, 'get', 'arcd', 'arc-basic', '-o', 'name'])).toContain('arc-basic');
   });
@@ -175,7 +182,7 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
     await helm(['uninstall', release, '-n', opNs.name, '--wait', '--timeout', '60s']).catch(() => undefined);
   });
 
-  it('grants nothing cluster-wide and reconciles in the watched namespace with the env of the chart', async () => {
+  it('grants the operator nothing cluster-wide and reconciles in the watched namespace with the env of the chart', async () => {
     await expectOperatorPodsRunning(opNs.name, `app.kubernetes.io/instance=${release},app.kubernetes.io/component=operator`, 1);
     await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
     expect((await deploymentEnv(opNs.name, fullname)).find((e) => e.name === 'WATCH_NAMESPACES')?.value).toBe(appNs.name);
@@ -208,6 +215,7 @@ describe('kubectl apply -k deploy/default', () => {
     // Everything but the CRD, which other test files share.
     await kubectl(['delete', 'namespace', NS, '--timeout=90s', '--ignore-not-found']);
     await kubectl(['delete', 'clusterrolebinding,clusterrole', 'arc-operator', '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrole', 'arc-operator-sidecar', '--ignore-not-found']);
   });
 
   it('installs the operator; its pods are Running on kwok nodes', async () => {

@@ -40,6 +40,7 @@ describe('kubectl apply -k deploy/default', async () => {
   it('installs the namespace, the CRD, the RBAC, the operator and its metrics Service', () => {
     expect(kustomized.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ClusterRole/arc-operator',
+      'ClusterRole/arc-operator-sidecar',
       'ClusterRoleBinding/arc-operator',
       'CustomResourceDefinition/arcdeployments.arcops.dev',
       'Deployment/arc-operator',
@@ -55,8 +56,10 @@ describe('kubectl apply -k deploy/default', async () => {
   });
 
   it('grants exactly the rules of the chart', () => {
-    for (const kind of ['ClusterRole', 'Role']) {
-      expect(find(kustomized, kind)[0]?.['rules'], kind).toEqual(find(charted, kind)[0]?.['rules']);
+    for (const [kind, name] of [['ClusterRole', 'arc-operator'], ['ClusterRole', 'arc-operator-sidecar'], ['Role', undefined]] as const) {
+      const rulesOf = (objects: typeof kustomized): unknown => objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name))?.['rules'];
+      expect(rulesOf(kustomized), `${kind} ${name ?? ''}`).toBeDefined();
+      expect(rulesOf(kustomized), `${kind} ${name ?? ''}`).toEqual(rulesOf(charted));
     }
     const [binding] = find(kustomized, 'ClusterRoleBinding');
     expect(binding?.['subjects']).toEqual([{ kind: 'ServiceAccount', name: 'arc-operator', namespace: 'arc-operator-system' }]);

@@ -40,7 +40,7 @@ function setup(spec: Partial<ArcDeploymentSpec> = {}, { secret = true, leader = 
   return { kube, clock, controller, writes, arcd, state };
 }
 
-const OWNED = ['serviceaccounts', 'roles', 'rolebindings', 'services', 'poddisruptionbudgets', 'deployments'];
+const OWNED = ['serviceaccounts', 'rolebindings', 'services', 'poddisruptionbudgets', 'deployments'];
 
 describe('Controller.reconcile', () => {
   it('creates every owned object and reports status', async () => {
@@ -48,11 +48,36 @@ describe('Controller.reconcile', () => {
     expect(await t.controller.reconcile('team-a/demo')).toEqual({ requeue: 'none' });
     const writes = t.writes();
     expect([...writes].sort()).toEqual([...OWNED.map((r) => `apply:${r}`), 'apply-status:arcdeployments'].sort());
-    // A RoleBinding only after its Role, the Deployment only after its ServiceAccount, status last.
-    expect(writes.indexOf('apply:rolebindings')).toBeGreaterThan(writes.indexOf('apply:roles'));
+    // The Deployment only after its ServiceAccount, status last.
     expect(writes.indexOf('apply:deployments')).toBeGreaterThan(writes.indexOf('apply:serviceaccounts'));
     expect(writes.at(-1)).toBe('apply-status:arcdeployments');
     expect(t.arcd().status?.observedGeneration).toBe(1);
+  });
+
+  it("moves the sidecar's grant from a Role of its own to the ClusterRole: the binding is made again, that Role deleted", async () => {
+    const t = setup();
+    await t.controller.reconcile('team-a/demo');
+    const binding = t.kube.read(RESOURCES.roleBinding, 'team-a', 'demo-sidecar')!;
+    const owned = { labels: binding.metadata?.labels, ownerReferences: binding.metadata?.ownerReferences };
+    t.kube.put(RESOURCES.role, { metadata: { name: 'demo-sidecar', namespace: 'team-a', uid: 'role-1', ...owned }, rules: [] });
+    t.kube.put(RESOURCES.roleBinding, { ...binding, metadata: { ...binding.metadata, uid: 'rb-1' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'demo-sidecar' } });
+    const before = t.kube.calls.length;
+    await t.controller.reconcile('team-a/demo');
+    const calls = t.kube.calls.slice(before).filter((c) => c.method !== 'get').map((c) => `${c.method}:${c.resource}`);
+    expect(calls.slice(0, 3)).toEqual(['delete:rolebindings', 'apply:rolebindings', 'delete:roles']);
+    expect(t.kube.read(RESOURCES.roleBinding, 'team-a', 'demo-sidecar')?.['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator-sidecar' });
+    expect(t.kube.read(RESOURCES.role, 'team-a', 'demo-sidecar')).toBeUndefined();
+  });
+
+  it('leaves a Role of that name alone when the ArcDeployment does not control it', async () => {
+    const t = setup();
+    await t.controller.reconcile('team-a/demo');
+    const binding = t.kube.read(RESOURCES.roleBinding, 'team-a', 'demo-sidecar')!;
+    t.kube.put(RESOURCES.role, { metadata: { name: 'demo-sidecar', namespace: 'team-a', uid: 'role-1' }, rules: [] });
+    t.kube.put(RESOURCES.roleBinding, { ...binding, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'demo-sidecar' } });
+    await t.controller.reconcile('team-a/demo');
+    expect(t.kube.read(RESOURCES.roleBinding, 'team-a', 'demo-sidecar')?.['roleRef']).toMatchObject({ kind: 'ClusterRole' });
+    expect(t.kube.read(RESOURCES.role, 'team-a', 'demo-sidecar')).toBeDefined();
   });
 
   it('writes nothing at all on the next pass when nothing changed', async () => {

@@ -118,6 +118,18 @@ export class FakeKube implements KubeClient {
   /** Decides how an eviction ends (default: the pod gets a deletionTimestamp). */
   evictScript: ((namespace: string, name: string) => void) | undefined;
 
+  async delete(res: ResourceType, namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void> {
+    this.check('delete', res, name);
+    const k = key(res, namespace, name);
+    const current = this.objects.get(k);
+    if (current === undefined) throw new KubeApiError(404, 'NotFound', `${res.plural} "${name}" not found`, { method: 'DELETE', path: name });
+    const stale =
+      (preconditions.uid !== undefined && current.metadata?.uid !== preconditions.uid) ||
+      (preconditions.resourceVersion !== undefined && current.metadata?.resourceVersion !== preconditions.resourceVersion);
+    if (stale) throw new KubeApiError(409, 'Conflict', 'Precondition failed', { method: 'DELETE', path: name });
+    this.objects.delete(k);
+  }
+
   async evict(namespace: string, name: string, uid?: string): Promise<void> {
     const res = RESOURCES.pod;
     this.check('evict', res, name);

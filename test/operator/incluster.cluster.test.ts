@@ -20,7 +20,7 @@ let inClusterEnv: Record<string, string>;
 
 beforeAll(async () => {
   await installCrd();
-  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=arc-tests', '-f', join(repoRoot, 'deploy/rbac/cluster_role.yaml')]);
+  await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=arc-tests', '-f', join(repoRoot, 'deploy/rbac/cluster_role.yaml'), '-f', join(repoRoot, 'deploy/rbac/sidecar_cluster_role.yaml')]);
   const core = ns.kc.makeApiClient(CoreV1Api);
   await core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: SA } } });
   await ns.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
@@ -45,6 +45,17 @@ afterAll(async () => {
   await ns.kc.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: ns.name }).catch(() => undefined);
   if (saDir !== undefined) rmSync(saDir, { recursive: true, force: true });
 });
+
+/** `kubectl auth can-i`: its answer (it exits 1 for "no"). */
+async function canI(args: string[]): Promise<boolean> {
+  try {
+    return (await kubectl(['auth', 'can-i', ...args])).trim() === 'yes';
+  } catch (err) {
+    const out = (err as { stdout?: string }).stdout?.trim();
+    if (out === 'no') return false;
+    throw err;
+  }
+}
 
 /** main.ts as a process, with its own metrics port. */
 async function runOperator(env: Record<string, string>): Promise<{ proc: ChildProcess; base: string; stop(): Promise<void> }> {
@@ -86,7 +97,13 @@ async function expectReconciled(name: string): Promise<void> {
   }, { timeoutMs: 30_000 });
   expect(status.observedGeneration).toBe(1);
   // With the operator's own (not cluster-admin) rights every object is accepted at the first try:
-  // a RoleBinding is only allowed once its Role exists.
+  // it may bind the sidecar ClusterRole (bind on that one ClusterRole) without holding its rules.
+  // And the sidecar's ServiceAccount holds what the sidecar needs, in its own namespace only.
+  const sidecar = `system:serviceaccount:${ns.name}:${name}`;
+  expect(await canI(['patch', 'pods', '--subresource=status', '-n', ns.name, '--as', sidecar])).toBe(true);
+  expect(await canI(['get', 'pods', '-n', ns.name, '--as', sidecar])).toBe(true);
+  expect(await canI(['patch', 'pods', '--subresource=status', '-n', 'default', '--as', sidecar])).toBe(false);
+  expect(await canI(['patch', 'pods', '-n', ns.name, '--as', sidecar])).toBe(false);
   // Only the operator's Events: the API server may report on the Service of the same name (its
   // ClusterIP repair loop says "ClusterIPNotAllocated ... repairing" now and then).
   const events = await ns.kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name}` });
@@ -94,6 +111,16 @@ async function expectReconciled(name: string): Promise<void> {
   expect(events.items.filter((e) => e.type === 'Warning').map((e) => `${e.reason}: ${e.message}`)).toEqual([]);
   expect(events.items.find((e) => e.reason === 'Created')?.message).toMatch(/^created ServiceAccount .*Deployment /);
 }
+
+describe('the operator RBAC', () => {
+  it('lets the operator bind only the sidecar ClusterRole, and not write pod status itself', async () => {
+    const operator = `system:serviceaccount:${ns.name}:${SA}`;
+    expect(await canI(['bind', 'clusterrole/arc-operator-sidecar', '-n', ns.name, '--as', operator])).toBe(true);
+    expect(await canI(['bind', 'clusterrole/cluster-admin', '-n', ns.name, '--as', operator])).toBe(false);
+    expect(await canI(['escalate', 'roles', '-n', ns.name, '--as', operator])).toBe(false);
+    expect(await canI(['patch', 'pods', '--subresource=status', '-n', ns.name, '--as', operator])).toBe(false);
+  });
+});
 
 describe('the operator process', () => {
   it('reconciles with in-cluster credentials (ServiceAccount token, CA, KUBERNETES_SERVICE_HOST/PORT)', async () => {

@@ -64,7 +64,7 @@ afterAll(async () => {
 describe('an ArcDeployment from deploy/samples', () => {
   const name = 'arc-basic';
 
-  it('becomes a Deployment, Service, ServiceAccount, Role, RoleBinding and PodDisruptionBudget it controls', async () => {
+  it('becomes a Deployment, Service, ServiceAccount, RoleBinding and PodDisruptionBudget it controls', async () => {
     await kubectl(['-n', ns.name, 'apply', '-f', join(repoRoot, 'deploy/samples/arc-tokens-secret.yaml'), '-f', join(repoRoot, 'deploy/samples/arcdeployment-basic.yaml')]);
     const owner = await arcd(name);
     const d = await eventually('the Deployment', () => apps().readNamespacedDeployment({ name, namespace: ns.name }));
@@ -96,13 +96,13 @@ describe('an ArcDeployment from deploy/samples', () => {
     const sa = await core().readNamespacedServiceAccount({ name, namespace: ns.name });
     expect(controlledBy(sa.metadata?.ownerReferences)).toBe(true);
     const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
-    const role = await rbac.readNamespacedRole({ name: `${name}-sidecar`, namespace: ns.name });
-    expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-    ]);
     const binding = await rbac.readNamespacedRoleBinding({ name: `${name}-sidecar`, namespace: ns.name });
+    expect(controlledBy(binding.metadata?.ownerReferences)).toBe(true);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator-sidecar' });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name, namespace: ns.name }]);
+    // No Role of its own any more: the sidecars share the chart's ClusterRole, bound per namespace.
+    const roles = await rbac.listNamespacedRole({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` });
+    expect(roles.items).toEqual([]);
     const pdb = await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name });
     expect(pdb.spec?.maxUnavailable).toBe(1);
     expect(controlledBy(pdb.metadata?.ownerReferences)).toBe(true);
@@ -219,11 +219,11 @@ describe('an ArcDeployment from deploy/samples', () => {
 
   it('puts back what was edited or deleted by hand', async () => {
     await kubectl(['-n', ns.name, 'patch', 'service', name, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/port', value: 9999 }])]);
-    await kubectl(['-n', ns.name, 'delete', 'role', `${name}-sidecar`]);
+    await kubectl(['-n', ns.name, 'delete', 'rolebinding', `${name}-sidecar`]);
     await kubectl(['-n', ns.name, 'label', 'pdb', name, 'app.kubernetes.io/managed-by-']);
     await kubectl(['-n', ns.name, 'set', 'env', `deployment/${name}`, '-c', 'arc', 'DUCKDB_POOL_SIZE=50', 'SNEAKY=1']);
     await eventually('the Service port to be restored', async () => (await core().readNamespacedService({ name, namespace: ns.name })).spec?.ports?.[0]?.port === 8000);
-    await eventually('the Role to be recreated', () => ns.kc.makeApiClient(RbacAuthorizationV1Api).readNamespacedRole({ name: `${name}-sidecar`, namespace: ns.name }));
+    await eventually('the RoleBinding to be recreated', () => ns.kc.makeApiClient(RbacAuthorizationV1Api).readNamespacedRoleBinding({ name: `${name}-sidecar`, namespace: ns.name }));
     await eventually(
       'the PodDisruptionBudget label to be restored',
       async () => (await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name })).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'arc-operator',
@@ -234,6 +234,42 @@ describe('an ArcDeployment from deploy/samples', () => {
     });
     const events = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=DriftCorrected` });
     expect(events.items.map((e) => e.message)).toContain('restored Service arc-basic: spec.ports.0.port differed from the declared state');
+  });
+
+  it('moves a sidecar grant from before (a Role of its own) to the shared ClusterRole, and deletes that Role', async () => {
+    // What an operator before the shared ClusterRole made: a Role per ArcDeployment and a
+    // RoleBinding to it. A roleRef cannot change, so the binding has to be made again.
+    const rbac = ns.kc.makeApiClient(RbacAuthorizationV1Api);
+    const owner = await arcd(name);
+    const ownerReferences = [{ apiVersion: 'arcops.dev/v1alpha1', kind: 'ArcDeployment', name, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true }];
+    const labels = { 'app.kubernetes.io/name': 'arc', 'app.kubernetes.io/instance': name, 'app.kubernetes.io/managed-by': 'arc-operator' };
+    const legacy = `${name}-sidecar`;
+    await rbac.createNamespacedRole({
+      namespace: ns.name,
+      body: {
+        metadata: { name: legacy, labels, ownerReferences },
+        rules: [
+          { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+          { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
+        ],
+      },
+    });
+    const oldBinding = { metadata: { name: legacy, labels, ownerReferences }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: legacy }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns.name }] };
+    // The operator puts a deleted binding back within about a second: swap it at once, again if it won.
+    await eventually('the binding from before to be in place', async () => {
+      await rbac.deleteNamespacedRoleBinding({ name: legacy, namespace: ns.name }).catch(() => undefined);
+      await rbac.createNamespacedRoleBinding({ namespace: ns.name, body: oldBinding }).catch(() => undefined);
+      return (await rbac.readNamespacedRoleBinding({ name: legacy, namespace: ns.name })).roleRef.kind === 'Role';
+    });
+    // A change of the ArcDeployment makes the operator look at it again (it does not watch Roles).
+    await kubectl(['-n', ns.name, 'annotate', 'arcd', name, `test.arcops.dev/poke=${Date.now()}`, '--overwrite']);
+    const moved = await eventually('the RoleBinding to refer to the ClusterRole', async () => {
+      const b = await rbac.readNamespacedRoleBinding({ name: legacy, namespace: ns.name }).catch(() => undefined);
+      return b?.roleRef.kind === 'ClusterRole' ? b : false;
+    });
+    expect(moved.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator-sidecar' });
+    expect(moved.subjects).toEqual([{ kind: 'ServiceAccount', name, namespace: ns.name }]);
+    await eventually('the Role from before to be deleted', async () => (await rbac.listNamespacedRole({ namespace: ns.name })).items.every((r) => r.metadata?.name !== legacy));
   });
 
   it('removes what it owned when the ArcDeployment is deleted (garbage collection)', async () => {

@@ -39,12 +39,12 @@ function envOf(c: V1Container): Record<string, string | undefined> {
 
 describe('desiredObjects', () => {
   it.each([
-    ['no data', {}, ['ServiceAccount', 'Role', 'RoleBinding', 'Service', 'PodDisruptionBudget', 'Deployment']],
-    ['an existing claim', { data: { existingClaim: 'parquet' } }, ['ServiceAccount', 'Role', 'RoleBinding', 'Service', 'PodDisruptionBudget', 'Deployment']],
+    ['no data', {}, ['ServiceAccount', 'RoleBinding', 'Service', 'PodDisruptionBudget', 'Deployment']],
+    ['an existing claim', { data: { existingClaim: 'parquet' } }, ['ServiceAccount', 'RoleBinding', 'Service', 'PodDisruptionBudget', 'Deployment']],
     [
       'a claim template',
       { data: { persistentVolumeClaim: { size: '20Gi' } } },
-      ['ServiceAccount', 'Role', 'RoleBinding', 'PersistentVolumeClaim', 'Service', 'PodDisruptionBudget', 'Deployment'],
+      ['ServiceAccount', 'RoleBinding', 'PersistentVolumeClaim', 'Service', 'PodDisruptionBudget', 'Deployment'],
     ],
   ] as const)('with %s owns %j', (_what, spec, kinds) => {
     const objects = desiredObjects(arcDeployment(spec));
@@ -66,21 +66,18 @@ describe('desiredObjects', () => {
     }
   });
 
-  it('gives the sidecar a Role that can only read pods and patch pod status (what the sidecar needs), bound to the pods ServiceAccount', () => {
-    const [sa, role, binding] = desiredObjects(arcDeployment());
+  it("binds the pods' ServiceAccount to the sidecar ClusterRole in the ArcDeployment's namespace", () => {
+    const [sa, binding] = desiredObjects(arcDeployment());
     expect(sa).toMatchObject({ kind: 'ServiceAccount', metadata: { name: 'demo' }, automountServiceAccountToken: false });
-    expect(role).toMatchObject({
-      kind: 'Role',
-      rules: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-        { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-      ],
-    });
     expect(binding).toMatchObject({
-      roleRef: { kind: 'Role', name: 'demo-sidecar' },
+      kind: 'RoleBinding',
+      metadata: { name: 'demo-sidecar', namespace: 'team-a' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator-sidecar' },
       subjects: [{ kind: 'ServiceAccount', name: 'demo', namespace: 'team-a' }],
     });
     expect(deploymentOf().spec?.template.spec?.serviceAccountName).toBe('demo');
+    const renamed = desiredObjects(arcDeployment(), { sidecarClusterRole: 'my-release-sidecar' }).find((o) => o.kind === 'RoleBinding');
+    expect(renamed).toMatchObject({ roleRef: { kind: 'ClusterRole', name: 'my-release-sidecar' } });
   });
 
   it.each([

@@ -63,6 +63,11 @@ app.kubernetes.io/component: operator
 The rules the operator needs in each namespace it watches: exactly the API calls operator/src
 makes (docs/operator.md "RBAC"). One definition for the ClusterRole and the per-namespace Roles.
 */}}
+{{/* The ClusterRole each ArcDeployment's sidecar is bound to (SIDECAR_CLUSTER_ROLE of the operator). */}}
+{{- define "arc-operator.sidecarClusterRole" -}}
+{{- printf "%s-sidecar" (include "arc-operator.fullname" .) -}}
+{{- end }}
+
 {{- define "arc-operator.watchRules" -}}
 # ArcDeployments: informers (list, watch); status written by server-side apply.
 - apiGroups: [arcops.dev]
@@ -88,17 +93,25 @@ makes (docs/operator.md "RBAC"). One definition for the ClusterRole and the per-
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, watch, create, patch]
+# The sidecars' grant: each ArcDeployment's RoleBinding binds its ServiceAccount to the sidecar
+# ClusterRole in its own namespace. `bind` on that one ClusterRole lets the operator make such
+# bindings without holding what they grant (and spares the API server the check that it does).
+# A roleRef cannot change: a binding from before (to a Role per ArcDeployment) is deleted and made
+# again, and that Role (get, delete) goes.
 - apiGroups: [rbac.authorization.k8s.io]
-  resources: [roles, rolebindings]
-  verbs: [get, list, watch, create, patch]
-# Pods: informer (list, watch). get and pods/status patch are what the sidecar's Role grants:
-# Kubernetes lets the operator grant only what it holds itself (no escalate or bind).
+  resources: [rolebindings]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [clusterroles]
+  resourceNames: [{{ include "arc-operator.sidecarClusterRole" . | quote }}]
+  verbs: [get, bind]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles]
+  verbs: [get, delete]
+# Pods: informer (list, watch).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
-- apiGroups: [""]
-  resources: [pods/status]
-  verbs: [patch]
+  verbs: [list, watch]
 # Remediation evicts through the Eviction API (the PodDisruptionBudget is honoured); it never
 # deletes a pod.
 - apiGroups: [""]
