@@ -11,6 +11,7 @@ import { KubeApiError, describeError, isKubeApiError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient, ResourceType, WatchEvent } from './kube.ts';
 import type { Clock } from './queue.ts';
+import { stableStringify } from './plan.ts';
 import { trimArcDeployment, trimOwned, trimPod } from './trim.ts';
 import { GROUP, KIND, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, APP_NAME, MANAGED_BY, objectKey } from './types.ts';
 import type { ArcDeployment, KubeObject, ObservedPod } from './types.ts';
@@ -42,7 +43,8 @@ export interface ReflectorOptions {
   listPageSize?: number;
   /** Files each stored object under this key (or none), for `byIndex` (client-go's indexers). */
   indexBy?: (object: KubeObject) => string | undefined;
-  onChange: (type: ChangeType, object: KubeObject) => void;
+  /** A change of the cache; on an update, `previous` is the object as it was cached before. */
+  onChange: (type: ChangeType, object: KubeObject, previous?: KubeObject) => void;
   onRestart?: (reason: RestartReason) => void;
 }
 
@@ -185,9 +187,9 @@ export class Reflector {
     });
   }
 
-  private emit(type: ChangeType, obj: KubeObject): void {
+  private emit(type: ChangeType, obj: KubeObject, previous?: KubeObject): void {
     try {
-      this.o.onChange(type, obj);
+      this.o.onChange(type, obj, previous);
     } catch (err) {
       this.o.logger.error({ err, resource: this.description, object: storeKey(obj) }, 'informer handler failed');
     }
@@ -225,7 +227,7 @@ export class Reflector {
     for (const [key, obj] of fresh) {
       const old = this.put(key, obj);
       if (old === undefined) this.emit('add', obj);
-      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
     }
     this.resourceVersion = resourceVersion;
     this.needList = false;
@@ -252,7 +254,7 @@ export class Reflector {
     }
     const old = this.put(key, obj);
     if (old === undefined) this.emit('add', obj);
-    else if (old.metadata?.resourceVersion !== rv) this.emit('update', obj);
+    else if (old.metadata?.resourceVersion !== rv) this.emit('update', obj, old);
   }
 
   private async watchOnce(): Promise<void> {
@@ -335,6 +337,25 @@ export function ownerKey(obj: KubeObject): string | undefined {
   return undefined;
 }
 
+/**
+ * True when an ArcDeployment changed only in what a reconcile does not act on: its status (and
+ * so its resourceVersion and managedFields). A spec change moves `generation`; labels,
+ * annotations, owner references, finalizers and deletion are compared as well.
+ */
+export function onlyStatusChanged(before: KubeObject, after: KubeObject): boolean {
+  const a = before.metadata ?? {};
+  const b = after.metadata ?? {};
+  return (
+    a.uid === b.uid &&
+    a.generation === b.generation &&
+    a.deletionTimestamp === b.deletionTimestamp &&
+    stableStringify(a.labels ?? {}) === stableStringify(b.labels ?? {}) &&
+    stableStringify(a.annotations ?? {}) === stableStringify(b.annotations ?? {}) &&
+    stableStringify(a.finalizers ?? []) === stableStringify(b.finalizers ?? []) &&
+    stableStringify(a.ownerReferences ?? []) === stableStringify(b.ownerReferences ?? [])
+  );
+}
+
 export interface InformersOptions {
   client: KubeClient;
   clock: Clock;
@@ -386,7 +407,10 @@ export class Informers {
             watchTimeoutMs: options.watchTimeoutMs,
             transform,
             ...(indexBy === undefined ? {} : { indexBy }),
-            onChange: (_type, obj) => {
+            onChange: (type, obj, previous) => {
+              // The operator's own status writes come back as updates of the ArcDeployment:
+              // nothing in them asks for a pass (controller-runtime's GenerationChanged filter).
+              if (res === RESOURCES.arcDeployment && type === 'update' && previous !== undefined && onlyStatusChanged(previous, obj)) return;
               const key = ownerKey({ ...obj, kind: obj.kind ?? res.kind });
               if (key !== undefined) options.onKey(key, res.kind);
             },

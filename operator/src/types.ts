@@ -176,6 +176,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];
+  finalizers?: string[];
   managedFields?: ManagedFieldsEntry[];
 }
 
