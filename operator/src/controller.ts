@@ -42,10 +42,11 @@ interface Pass {
 }
 
 /**
- * Applied after the other owned objects, which are applied together: the Deployment after its
- * ServiceAccount (pods naming a missing one are refused).
+ * What an owned object is applied after (the others start together): the Deployment after its
+ * ServiceAccount, since pods naming a missing one are refused. It does not wait for the rest: a
+ * Service (its cluster IP is allocated on the way) can take over a second on a busy API server.
  */
-const APPLIED_SECOND: ReadonlySet<string | undefined> = new Set(['Deployment']);
+const APPLIED_AFTER: Readonly<Record<string, string>> = { Deployment: 'ServiceAccount' };
 
 /** How long a pod this process evicted is taken as going, if the cache does not show it. */
 const EVICTING_TTL_MS = 30_000;
@@ -199,10 +200,7 @@ export class Controller {
     // Objects missing from the cache are looked up all at once, before anything is applied.
     const current = await Promise.all(wanted.map((d) => this.o.executor.lookUp(d, this.o.cache.get(d.kind, namespace, d.metadata.name))));
     const pairs = wanted.map((desired, i) => ({ desired, current: current[i] }));
-    const outcomes = [
-      ...(await this.applyAll(pairs.filter((p) => !APPLIED_SECOND.has(p.desired.kind)), arcd)),
-      ...(await this.applyAll(pairs.filter((p) => APPLIED_SECOND.has(p.desired.kind)), arcd)),
-    ];
+    const outcomes = await this.applyAll(pairs, arcd);
     for (const outcome of outcomes) {
       this.o.metrics?.applyTotal.inc({ kind: outcome.kind, result: outcome.result });
       if (outcome.result === 'conflict') problems.push({ kind: outcome.kind, name: outcome.name, reason: 'ResourceConflict', message: outcome.message ?? '' });
@@ -255,11 +253,18 @@ export class Controller {
   }
 
   /**
-   * Applies independent objects at once (a reconcile waits for one round trip, not one per
-   * object); every apply runs to its end before the first failure, if any, is thrown.
+   * Applies the objects at once, each after what it depends on (APPLIED_AFTER), so that a
+   * reconcile waits about as long as its slowest apply. An object whose dependency failed to
+   * apply at all (no answer, 5xx) is not applied; every apply runs to its end before the first
+   * such failure is thrown. A refusal (4xx) is an outcome, not a failure.
    */
   private async applyAll(objects: readonly { desired: KubeObject; current: KubeObject | undefined }[], arcd: ArcDeployment): Promise<ApplyOutcome[]> {
-    const settled = await Promise.allSettled(objects.map((o) => this.o.executor.applyObject(o.desired, o.current, arcd.metadata.uid ?? '', { lookedUp: true })));
+    const kindOf = (o: { desired: KubeObject }): string => o.desired.kind ?? '';
+    const apply = (o: { desired: KubeObject; current: KubeObject | undefined }): Promise<ApplyOutcome> =>
+      this.o.executor.applyObject(o.desired, o.current, arcd.metadata.uid ?? '', { lookedUp: true });
+    const first = new Map(objects.filter((o) => APPLIED_AFTER[kindOf(o)] === undefined).map((o) => [kindOf(o), apply(o)] as const));
+    const pending = objects.map((o) => first.get(kindOf(o)) ?? (first.get(APPLIED_AFTER[kindOf(o)] ?? '') ?? Promise.resolve()).then(() => apply(o)));
+    const settled = await Promise.allSettled(pending);
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return settled.map((r) => (r as PromiseFulfilledResult<ApplyOutcome>).value);

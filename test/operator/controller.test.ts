@@ -80,6 +80,24 @@ describe('Controller.reconcile', () => {
     expect(t.kube.read(RESOURCES.role, 'team-a', 'demo-sidecar')).toBeDefined();
   });
 
+  it('applies the Deployment once its ServiceAccount is there, without waiting for a slow Service', async () => {
+    const t = setup();
+    let release!: () => void;
+    const serviceHeld = new Promise<void>((resolve) => (release = resolve));
+    const apply = t.kube.apply.bind(t.kube);
+    t.kube.apply = async (res, body, options) => {
+      if (res.plural === 'services') await serviceHeld;
+      return apply(res, body, options);
+    };
+    const pass = t.controller.reconcile('team-a/demo');
+    for (let i = 0; i < 50 && !t.writes().includes('apply:deployments'); i++) await new Promise((r) => setImmediate(r));
+    expect(t.writes()).toContain('apply:deployments');
+    expect(t.writes()).not.toContain('apply:services');
+    release();
+    expect(await pass).toEqual({ requeue: 'none' });
+    expect(t.writes()).toContain('apply:services');
+  });
+
   it('writes nothing at all on the next pass when nothing changed', async () => {
     const t = setup();
     await t.controller.reconcile('team-a/demo');
