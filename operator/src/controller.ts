@@ -5,13 +5,13 @@
 import type { Logger } from 'pino';
 import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
-import { describeError } from './errors.ts';
+import { NotLeaderError, describeError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { computeStatus, desiredObjects, ownedNames, poolCondition, resolveSpec } from './plan.ts';
 import type { ApplyProblem, SecretCheck } from './plan.ts';
-import { HISTORY_LIMIT, planRemediation, remediationStatus } from './remediation.ts';
+import { EVICTING, HISTORY_LIMIT, planRemediation, remediationStatus, settleIntents, withoutTimes } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
 import type { Clock } from './queue.ts';
 import { SecretChecker } from './secrets.ts';
@@ -89,7 +89,8 @@ function involved(arcd: ArcDeployment): KubeObject {
   return { apiVersion: arcd.apiVersion ?? 'arcops.dev/v1alpha1', kind: arcd.kind ?? 'ArcDeployment', metadata: arcd.metadata };
 }
 
-const recordKey = (r: RemediationRecord): string => `${r.time}|${r.action}|${r.pod ?? ''}|${r.result ?? ''}`;
+/** A record's identity: an `Evicting` record and the outcome that settles it share it. */
+const recordId = (r: RemediationRecord): string => `${r.time}|${r.action}|${r.pod ?? ''}`;
 
 /** Each time as often as the list that has it most often holds it (two evictions in one second). */
 function unionTimes(a: readonly string[], b: readonly string[]): string[] {
@@ -106,19 +107,39 @@ function unionTimes(a: readonly string[], b: readonly string[]): string[] {
 /**
  * The observed status plus the remediation records (and eviction times) this process wrote that
  * it does not show yet; undefined when it shows them all. Records older than a full history's
- * oldest were trimmed, not lost.
+ * oldest were trimmed, not lost. Of an `Evicting` record and its outcome, either side's outcome
+ * wins; a time held for an eviction that was not made is given back.
  */
 function withUnseenRecords(observed: ArcDeploymentStatus, mine: Omit<Remembered, 'basedOn'>): ArcDeploymentStatus | undefined {
-  const history = observed.remediations ?? [];
-  const shown = new Set(history.map(recordKey));
-  const oldest = history.length >= HISTORY_LIMIT ? (history[0]?.time ?? '') : '';
-  const unseen = (mine.remediations ?? []).filter((r) => !shown.has(recordKey(r)) && r.time >= oldest);
-  if (unseen.length === 0) return undefined;
+  const history = new Map((observed.remediations ?? []).map((r) => [recordId(r), r]));
+  const oldest = history.size >= HISTORY_LIMIT ? (observed.remediations?.[0]?.time ?? '') : '';
+  let changed = false;
+  const givenBack = { observed: [] as string[], mine: [] as string[] };
+  for (const r of mine.remediations ?? []) {
+    const id = recordId(r);
+    const seen = history.get(id);
+    if (seen === undefined) {
+      if (r.time < oldest) continue;
+      history.set(id, r);
+      changed = true;
+    } else if (seen.result === EVICTING && r.result !== EVICTING) {
+      history.set(id, r);
+      changed = true;
+      if (r.result !== 'Evicted') givenBack.observed.push(r.time);
+    } else if (r.result === EVICTING && seen.result !== EVICTING && seen.result !== 'Evicted') {
+      givenBack.mine.push(r.time);
+    }
+  }
+  if (!changed) return undefined;
   const lastRemediationTime = [observed.lastRemediationTime, mine.lastRemediationTime].filter((t) => t !== undefined).sort().pop();
+  const times = unionTimes(
+    withoutTimes(observed.remediationState?.evictionTimes ?? [], givenBack.observed),
+    withoutTimes(mine.remediationState?.evictionTimes ?? [], givenBack.mine),
+  );
   return {
     ...observed,
-    remediations: [...history, ...unseen].sort((x, y) => x.time.localeCompare(y.time)),
-    remediationState: { ...observed.remediationState, evictionTimes: unionTimes(observed.remediationState?.evictionTimes ?? [], mine.remediationState?.evictionTimes ?? []) },
+    remediations: [...history.values()].sort((x, y) => x.time.localeCompare(y.time)),
+    remediationState: { ...observed.remediationState, evictionTimes: times },
     ...(lastRemediationTime === undefined ? {} : { lastRemediationTime }),
   };
 }
@@ -140,7 +161,7 @@ export class Controller {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
-    const arcd = this.o.cache.arcDeployment(namespace, name);
+    let arcd = this.o.cache.arcDeployment(namespace, name);
     if (arcd === undefined || arcd.metadata.deletionTimestamp !== undefined) {
       // Gone or going: the garbage collector removes what it owned (owner references).
       this.o.executor.forget(key);
@@ -155,15 +176,22 @@ export class Controller {
     const deployment = this.o.cache.get('Deployment', namespace, name);
 
     const now = new Date(this.o.clock.now());
-    const previous = this.previousRemediation(key, arcd);
-    const evicting = this.evictingPods(key, pods);
+    // Evictions recorded as about to be asked for by a pass that never recorded their outcome
+    // (a process killed in between) are settled from what the pods show.
+    const settled = settleIntents(this.previousRemediation(key, arcd), pods, now, EVICTING_TTL_MS);
+    const previous = settled.previous;
+    const evicting = new Set([...this.evictingPods(key, pods), ...settled.going]);
     const falseSince = this.falseSinceOf(key, pods);
     const baseInput = { arcd, pods, state: previous.remediationState ?? {}, history: previous.remediations ?? [], evicting, falseSince, now };
 
     // Remediation first: an eviction that is due must not wait for the Secret check and the
     // applies. "The current template" is the one the Deployment carries now.
     const plan = planRemediation({ ...baseInput, templateHash: observedTemplateHash(deployment) });
-    const results = await this.remediate(arcd, pods, plan, log);
+    if (settled.recheckAfterMs !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, settled.recheckAfterMs);
+    const remediated = await this.remediate(key, arcd, pods, plan, previous, now, log);
+    const results = remediated.results;
+    // As the API server has it now (the evictions recorded before they were asked for).
+    arcd = remediated.arcd;
 
     if (spec.paused) {
       const status = computeStatus({ arcd, deployment, pods, secret: { state: 'unchecked' }, problems: [], extraConditions: plan.conditions }, now);
@@ -317,7 +345,8 @@ export class Controller {
     return new Set(mine.keys());
   }
 
-  private async writeStatus(key: string, arcd: ArcDeployment, status: ArcDeploymentStatus, fields: ReturnType<typeof remediationStatus>, record: boolean): Promise<void> {
+  /** Writes the status with remediation's fields if it differs; returns it if written. */
+  private async writeStatus(key: string, arcd: ArcDeployment, status: ArcDeploymentStatus, fields: ReturnType<typeof remediationStatus>, record: boolean): Promise<ArcDeploymentStatus | undefined> {
     const next: ArcDeploymentStatus = { ...status, remediationState: fields.remediationState };
     if (fields.remediations !== undefined) next.remediations = fields.remediations;
     if (fields.lastRemediationTime !== undefined) next.lastRemediationTime = fields.lastRemediationTime;
@@ -330,21 +359,29 @@ export class Controller {
       if (record) this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
       throw err;
     }
-    if (written) {
-      this.o.metrics?.statusUpdatesTotal.inc();
-      this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
-    }
+    if (!written) return undefined;
+    this.o.metrics?.statusUpdatesTotal.inc();
+    this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
+    return next;
   }
 
   /** Performs the plan: evictions (Auto), Events and metrics for every decision. */
-  private async remediate(arcd: ArcDeployment, pods: readonly ObservedPod[], plan: RemediationPlan, log: Logger): Promise<EvictionResult[]> {
-    const key = `${arcd.metadata.namespace}/${arcd.metadata.name}`;
+  private async remediate(
+    key: string,
+    arcd: ArcDeployment,
+    pods: readonly ObservedPod[],
+    plan: RemediationPlan,
+    previous: Omit<Remembered, 'basedOn'>,
+    now: Date,
+    log: Logger,
+  ): Promise<{ results: EvictionResult[]; arcd: ArcDeployment }> {
     for (const e of plan.events) await this.event(arcd, pods, e);
     for (const r of plan.records) {
       const result = r.result === 'ImageFault' ? 'image_fault' : r.result === 'RolledBack' ? 'rolled_back' : 'dry_run';
       this.o.metrics?.remediationsTotal.inc({ reason: r.reason ?? 'Unknown', result });
     }
     for (const e of plan.wouldEvict) log.info({ pod: e.pod, reason: e.reason }, 'dry run: would evict');
+    const recorded = plan.evictions.length > 0 ? await this.recordIntents(key, arcd, plan, previous, now, log) : arcd;
     const results: EvictionResult[] = [];
     for (const e of plan.evictions) {
       const startedMs = this.o.clock.now();
@@ -366,7 +403,26 @@ export class Controller {
       const result = outcome.result === 'evicted' ? 'Evicted' : outcome.result === 'blocked' ? 'Blocked' : outcome.result === 'gone' ? 'Gone' : 'Failed';
       results.push({ eviction: e, result, ...(outcome.message === undefined ? {} : { message: outcome.message }) });
     }
-    return results;
+    return { results, arcd: recorded };
+  }
+
+  /**
+   * Records the evictions as `Evicting` before asking for them, their times held in the hourly
+   * budget, so that a process killed before it records their outcome leaves them in status for
+   * the next pass or leader to settle (settleIntents). Not leading: nothing is evicted. Any other
+   * failure (the API server refuses status writes): the evictions go ahead, a sick pod must not
+   * wait on the status, and their outcome is recorded when writes go through.
+   */
+  private async recordIntents(key: string, arcd: ArcDeployment, plan: RemediationPlan, previous: Omit<Remembered, 'basedOn'>, now: Date, log: Logger): Promise<ArcDeployment> {
+    const intents = plan.evictions.map((eviction): EvictionResult => ({ eviction, result: EVICTING }));
+    try {
+      const status = await this.writeStatus(key, arcd, { ...arcd.status }, remediationStatus(previous, plan, intents, now), false);
+      return status === undefined ? arcd : { ...arcd, status };
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      log.warn({ err: describeError(err), pods: plan.evictions.map((e) => e.pod) }, 'could not record the evictions before asking for them; they go ahead');
+      return arcd;
+    }
   }
 
   private async event(arcd: ArcDeployment, pods: readonly ObservedPod[], e: PlannedEvent): Promise<void> {

@@ -389,12 +389,77 @@ function decideEvictions(input: RemediationInput, spec: ResolvedSpec, unhealthy:
   );
 }
 
-/** A performed eviction's outcome, for the history. */
+/**
+ * The result an eviction is recorded with before it is asked for, so that a process stopped
+ * between the call and the record of its outcome leaves a trace; `settleIntents` settles it.
+ */
+export const EVICTING = 'Evicting';
+
+/** A performed eviction's outcome (or, `Evicting`, one about to be asked for), for the history. */
 export interface EvictionResult {
   eviction: PlannedEviction;
-  result: 'Evicted' | 'Blocked' | 'Gone' | 'Failed';
+  result: typeof EVICTING | 'Evicted' | 'Blocked' | 'Gone' | 'Failed';
   message?: string;
 }
+
+/** Remediation's own status fields. */
+export interface RemediationFields {
+  remediations?: RemediationRecord[];
+  lastRemediationTime?: string;
+  remediationState?: RemediationState;
+}
+
+/** Without one occurrence of each of `times`. */
+export function withoutTimes(list: readonly string[], times: readonly string[]): string[] {
+  const out = [...list];
+  for (const t of times) {
+    const i = out.indexOf(t);
+    if (i >= 0) out.splice(i, 1);
+  }
+  return out;
+}
+
+/**
+ * Settles the `Evicting` records that no pass of this process will settle (their process
+ * stopped, or the call's outcome never came back): `Evicted` once the pod is gone or going;
+ * `Failed` once the pod is still live `graceMs` after the record (the eviction was never made),
+ * its time given back to the hourly budget. Until then the pod is taken as going (`going`), and
+ * `recheckAfterMs` says when to look again.
+ */
+export function settleIntents(
+  previous: RemediationFields,
+  pods: readonly ObservedPod[],
+  now: Date,
+  graceMs: number,
+): { previous: RemediationFields; going: Set<string>; recheckAfterMs?: number } {
+  const going = new Set<string>();
+  const history = previous.remediations ?? [];
+  if (!history.some((r) => r.result === EVICTING)) return { previous, going };
+  const nowMs = now.getTime();
+  const givenBack: string[] = [];
+  let recheckAfterMs: number | undefined;
+  const remediations = history.map((r) => {
+    if (r.result !== EVICTING || r.pod === undefined) return r;
+    const pod = pods.find((p) => podName(p) === r.pod);
+    if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined) return { ...r, result: 'Evicted' };
+    const left = (ms(r.time) ?? 0) + graceMs - nowMs;
+    if (left > 0) {
+      going.add(r.pod);
+      recheckAfterMs = minDelay(recheckAfterMs, left);
+      return r;
+    }
+    givenBack.push(r.time);
+    return { ...r, result: 'Failed', message: `not evicted: the pass that decided it stopped before asking; ${r.message ?? ''}`.trim().slice(0, 1024) };
+  });
+  const state = previous.remediationState ?? {};
+  const next: RemediationFields = {
+    ...previous,
+    remediations,
+    remediationState: givenBack.length === 0 ? state : { ...state, evictionTimes: withoutTimes(state.evictionTimes ?? [], givenBack) },
+  };
+  return { previous: next, going, ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
+}
+
 
 /**
  * The status fields remediation owns after this pass: the plan's records and the evictions'
@@ -414,7 +479,8 @@ export function remediationStatus(
     // A PDB refusal repeated every backoff is one entry, not a page of them.
     if (r.result === 'Blocked' && last?.result === 'Blocked') continue;
     history.push({ time, action: 'Evict', pod: r.eviction.pod, reason: r.eviction.reason, result: r.result, message: (r.message ?? r.eviction.message).slice(0, 1024) });
-    if (r.result === 'Evicted') state.evictionTimes = [...(state.evictionTimes ?? []), time];
+    // An eviction about to be asked for holds its place in the hourly budget already.
+    if (r.result === 'Evicted' || r.result === EVICTING) state.evictionTimes = [...(state.evictionTimes ?? []), time];
   }
   const appended = history.length - (previous.remediations?.length ?? 0);
   const out: { remediations?: RemediationRecord[]; lastRemediationTime?: string; remediationState: RemediationState } = { remediationState: state };

@@ -157,6 +157,101 @@ describe('Controller: remediation', () => {
     expect(t.arcd().status?.remediationState?.evictionTimes).toHaveLength(1);
   });
 
+  it('records the eviction as Evicting, its time held in the hourly budget, before asking for it', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    const seen: unknown[] = [];
+    t.kube.evictScript = () => {
+      seen.push(structuredClone(t.arcd().status));
+    };
+    await t.controller.reconcile('team-a/demo');
+    expect(seen).toMatchObject([{ remediations: [{ pod: 'a', result: 'Evicting' }], remediationState: { evictionTimes: ['2026-03-01T12:00:00Z'] } }]);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicted' }]);
+    expect(t.arcd().status?.remediations).toHaveLength(1);
+  });
+
+  it('a process killed between an eviction and its record: the next leader settles the record from the pod, and evicts nothing more', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    // The eviction is made; the process dies before anything else happens.
+    t.kube.evictScript = (ns, name) => {
+      const pod = t.kube.read(RESOURCES.pod, ns, name)!;
+      t.kube.put(RESOURCES.pod, { ...pod, metadata: { ...pod.metadata, deletionTimestamp: '2026-03-01T12:00:00Z' } });
+      throw new Error('killed');
+    };
+    await expect(t.controller.reconcile('team-a/demo')).rejects.toThrow('killed');
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicting' }]);
+    t.kube.evictScript = undefined;
+
+    const next = new Controller({
+      client: t.kube,
+      cache: { arcDeployment: (ns, name) => t.kube.read(RESOURCES.arcDeployment, ns, name) as ArcDeployment | undefined, get: (kind, ns, name) => t.kube.read(resourceForKind(kind), ns, name), pods: () => [...t.kube.objects.values()].filter((o) => o.kind === 'Pod') },
+      executor: new Executor({ client: t.kube, logger: silentLogger, mayWrite: () => true }),
+      events: new EventRecorder({ client: t.kube, clock: t.clock, logger: silentLogger, instance: 'op-2' }),
+      clock: t.clock,
+      logger: silentLogger,
+    });
+    t.clock.set(T0 + 8_000);
+    await next.reconcile('team-a/demo');
+    // a is going: b waits for maxUnavailable 1; the history and the budget hold a's eviction once.
+    expect(t.evictions()).toEqual(['a']);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicted', time: '2026-03-01T12:00:00Z' }]);
+    expect(t.arcd().status?.remediations).toHaveLength(1);
+    expect(t.arcd().status?.remediationState?.evictionTimes).toEqual(['2026-03-01T12:00:00Z']);
+  });
+
+  it('an eviction recorded but never asked for: the pod counts as going for a while, then the record says Failed, the budget is given back and the pod is evicted', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    t.kube.evictScript = () => {
+      throw new Error('socket hang up'); // no answer: made or not, nobody knows yet
+    };
+    await expect(t.controller.reconcile('team-a/demo')).rejects.toThrow('socket hang up');
+    t.kube.evictScript = undefined;
+    t.clock.set(T0 + 10_000);
+    const early = await t.controller.reconcile('team-a/demo');
+    expect(t.evictions(), 'not asked again while the first call may still have gone through').toEqual(['a']);
+    expect(early).toEqual({ requeue: 'after', delayMs: 20_000 });
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicting' }]);
+
+    t.clock.set(T0 + 30_000);
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a', 'a']);
+    expect(t.arcd().status?.remediations).toMatchObject([
+      { pod: 'a', result: 'Failed', time: '2026-03-01T12:00:00Z' },
+      { pod: 'a', result: 'Evicted', time: '2026-03-01T12:00:30Z' },
+    ]);
+    expect(t.arcd().status?.remediations?.[0]?.message).toMatch(/^not evicted/);
+    expect(t.arcd().status?.remediationState?.evictionTimes).toEqual(['2026-03-01T12:00:30Z']);
+  });
+
+  it('the record written before the eviction and the unwritten outcome make one record once writes go through', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    // The API server goes away right after the eviction: the outcome cannot be written.
+    t.kube.evictScript = () => {
+      t.kube.down = true;
+    };
+    await expect(t.controller.reconcile('team-a/demo')).rejects.toThrow(/ECONNREFUSED/);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicting' }]);
+    t.kube.down = false;
+    t.kube.evictScript = undefined;
+    t.clock.set(T0 + 1_000);
+    await t.controller.reconcile('team-a/demo');
+    expect(t.evictions()).toEqual(['a']);
+    expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicted', time: '2026-03-01T12:00:00Z' }]);
+    expect(t.arcd().status?.remediations).toHaveLength(1);
+    expect(t.arcd().status?.remediationState?.evictionTimes).toEqual(['2026-03-01T12:00:00Z']);
+  });
+
   it('evicts nothing when it does not lead', async () => {
     const t = setup({ leader: false });
     t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));

@@ -1,7 +1,7 @@
 // The remediation planner (operator/src/remediation.ts) with a fixed clock: which pods are
 // evicted, what waits and why, storms, image faults and rollback, modes, and the status it keeps.
 import { describe, expect, it } from 'vitest';
-import { planRemediation, remediationStatus, forbiddenFile, HISTORY_LIMIT } from '../../operator/src/remediation.ts';
+import { planRemediation, remediationStatus, settleIntents, forbiddenFile, HISTORY_LIMIT } from '../../operator/src/remediation.ts';
 import type { RemediationInput } from '../../operator/src/remediation.ts';
 import type { ArcDeploymentSpec, ObservedPod, RemediationRecord, RemediationSpec, RemediationState } from '../../operator/src/types.ts';
 import { arcDeployment, deepFreeze } from './fixtures.ts';
@@ -322,5 +322,37 @@ describe('remediationStatus', () => {
 
   it('leaves lastRemediationTime alone when nothing happened', () => {
     expect(remediationStatus({ lastRemediationTime: ago(50) }, empty, [], NOW).lastRemediationTime).toBe(ago(50));
+  });
+});
+
+describe('settleIntents', () => {
+  const intent = (pod: string, secondsAgo: number): RemediationRecord => ({ time: ago(secondsAgo), action: 'Evict', pod, reason: 'PoolExhausted', result: 'Evicting', message: 'pool unhealthy' });
+  const GRACE = 30_000;
+
+  it('leaves a history without Evicting records as it is', () => {
+    const previous = { remediations: [{ time: ago(100), action: 'Evict', pod: 'a', result: 'Evicted' }], remediationState: { evictionTimes: [ago(100)] } };
+    const out = settleIntents(previous, [p('b')], NOW, GRACE);
+    expect(out.previous).toBe(previous);
+    expect(out.going.size).toBe(0);
+  });
+
+  it('settles Evicted when the pod is going or gone, keeping its time in the budget', () => {
+    const out = settleIntents({ remediations: [intent('a', 5), intent('b', 100)], remediationState: { evictionTimes: [ago(100), ago(5)] } }, [p('a', { deleting: true })], NOW, GRACE);
+    expect(out.previous.remediations).toMatchObject([{ pod: 'a', result: 'Evicted' }, { pod: 'b', result: 'Evicted' }]);
+    expect(out.previous.remediationState?.evictionTimes).toEqual([ago(100), ago(5)]);
+    expect(out.going.size).toBe(0);
+  });
+
+  it('takes a live pod as going within the grace, then settles Failed and gives its time back', () => {
+    const previous = { remediations: [intent('a', 10)], remediationState: { evictionTimes: [ago(10)] } };
+    const early = settleIntents(previous, [p('a', { unhealthyFor: 60 })], NOW, GRACE);
+    expect([...early.going]).toEqual(['a']);
+    expect(early.recheckAfterMs).toBe(20_000);
+    expect(early.previous.remediations).toMatchObject([{ result: 'Evicting' }]);
+    const late = settleIntents(previous, [p('a', { unhealthyFor: 60 })], new Date(NOW.getTime() + 20_000), GRACE);
+    expect(late.going.size).toBe(0);
+    expect(late.previous.remediations).toMatchObject([{ pod: 'a', result: 'Failed' }]);
+    expect(late.previous.remediations?.[0]?.message).toMatch(/^not evicted: .*pool unhealthy$/);
+    expect(late.previous.remediationState?.evictionTimes).toEqual([]);
   });
 });
