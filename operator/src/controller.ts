@@ -225,9 +225,8 @@ export class Controller {
     });
     // Never roll pods onto a Secret that is not there: the Deployment waits for it.
     const wanted = objects.filter((d) => d.kind !== 'Deployment' || check.state === 'ok');
-    // Objects missing from the cache are looked up all at once, before anything is applied.
-    const current = await Promise.all(wanted.map((d) => this.o.executor.lookUp(d, this.o.cache.get(d.kind, namespace, d.metadata.name))));
-    const pairs = wanted.map((desired, i) => ({ desired, current: current[i] }));
+    // An object missing from the cache is created only if it does not exist (Executor.applyObject).
+    const pairs = wanted.map((desired) => ({ desired, current: this.o.cache.get(desired.kind, namespace, desired.metadata.name) }));
     const outcomes = await this.applyAll(pairs, arcd);
     for (const outcome of outcomes) {
       this.o.metrics?.applyTotal.inc({ kind: outcome.kind, result: outcome.result });
@@ -289,7 +288,7 @@ export class Controller {
   private async applyAll(objects: readonly { desired: KubeObject; current: KubeObject | undefined }[], arcd: ArcDeployment): Promise<ApplyOutcome[]> {
     const kindOf = (o: { desired: KubeObject }): string => o.desired.kind ?? '';
     const apply = (o: { desired: KubeObject; current: KubeObject | undefined }): Promise<ApplyOutcome> =>
-      this.o.executor.applyObject(o.desired, o.current, arcd.metadata.uid ?? '', { lookedUp: true });
+      this.o.executor.applyObject(o.desired, o.current, arcd.metadata.uid ?? '');
     const first = new Map(objects.filter((o) => APPLIED_AFTER[kindOf(o)] === undefined).map((o) => [kindOf(o), apply(o)] as const));
     const pending = objects.map((o) => first.get(kindOf(o)) ?? (first.get(APPLIED_AFTER[kindOf(o)] ?? '') ?? Promise.resolve()).then(() => apply(o)));
     const settled = await Promise.allSettled(pending);

@@ -13,6 +13,9 @@ import type { ArcDeployment, ArcDeploymentStatus, KubeObject } from './types.ts'
 
 export type ApplyResult = 'unchanged' | 'created' | 'updated' | 'conflict' | 'error';
 
+/** A resourceVersion no stored object has: an apply carrying it only ever creates (createOnly). */
+const CREATE_ONLY_RESOURCE_VERSION = '1';
+
 export interface ApplyOutcome {
   kind: string;
   name: string;
@@ -58,18 +61,22 @@ export class Executor {
   }
 
   /**
-   * Brings one owned object to its desired state. `observed` comes from the informer cache;
-   * when the cache has nothing the API server is asked before creating, so an object that
-   * exists without our labels is never taken over.
+   * Brings one owned object to its desired state. `observed` comes from the informer cache.
+   * When the cache has nothing the object is created only if it does not exist (`createOnly`):
+   * one that exists without our labels is never taken over, and the common case costs one
+   * request, not a read and then a write.
    */
-  async applyObject(desired: KubeObject, observed: KubeObject | undefined, ownerUid: string, { lookedUp = false }: { lookedUp?: boolean } = {}): Promise<ApplyOutcome> {
+  async applyObject(desired: KubeObject, observed: KubeObject | undefined, ownerUid: string): Promise<ApplyOutcome> {
     const kind = desired.kind ?? '?';
     const name = desired.metadata?.name ?? '?';
     const namespace = desired.metadata?.namespace ?? '';
     const res = resourceForKind(kind);
     let current = observed;
     let decision = decideApply(desired, current, ownerUid, this.fieldManager);
-    if (decision.action === 'create' && !lookedUp) {
+    if (decision.action === 'create') {
+      const created = await this.createOnly(res, desired);
+      if (created !== 'exists') return created;
+      // There after all (not ours, or the cache is behind): judge it as it is.
       current = await this.o.client.get(res, namespace, name);
       decision = decideApply(desired, current, ownerUid, this.fieldManager);
     }
@@ -153,13 +160,27 @@ export class Executor {
   }
 
   /**
-   * What `applyObject` compares with: the cached object, or when the cache has none the API
-   * server's answer (undefined: it does not exist). For callers that look several objects up at
-   * once and then apply with `lookedUp`.
+   * Creates the object unless one of its name exists: a server-side apply whose resourceVersion
+   * no stored object can have (etcd's first write is revision 2). The API server ignores it when
+   * it creates, and refuses the apply with 409 when the object exists, force or not. `exists`
+   * then; an API server that refuses the request itself for its resourceVersion gets the plain
+   * read-then-apply instead (`exists` too).
    */
-  async lookUp(desired: KubeObject, observed: KubeObject | undefined): Promise<KubeObject | undefined> {
-    if (observed !== undefined) return observed;
-    return this.o.client.get(resourceForKind(desired.kind ?? '?'), desired.metadata?.namespace ?? '', desired.metadata?.name ?? '?');
+  private async createOnly(res: ResourceType, desired: KubeObject): Promise<ApplyOutcome | 'exists'> {
+    const kind = desired.kind ?? '?';
+    const name = desired.metadata?.name ?? '?';
+    this.guard();
+    try {
+      const applied = await this.o.client.apply(res, { ...desired, metadata: { ...desired.metadata, resourceVersion: CREATE_ONLY_RESOURCE_VERSION } }, { fieldManager: this.fieldManager, force: true });
+      return { kind, name, result: 'created', object: applied };
+    } catch (err) {
+      if (isKubeApiError(err, 409)) return 'exists';
+      if ((isKubeApiError(err, 400) || isKubeApiError(err, 422)) && /resourceVersion/i.test(err.message)) return 'exists';
+      if (err instanceof KubeApiError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 429) {
+        return { kind, name, result: 'error', message: err.message };
+      }
+      throw err;
+    }
   }
 
   private apply(res: ResourceType, desired: KubeObject): Promise<KubeObject> {

@@ -144,6 +144,12 @@ export class FakeKube implements KubeClient {
     this.check(options.subresource === 'status' ? 'apply-status' : 'apply', res, body.metadata?.name);
     const k = key(res, body.metadata?.namespace, body.metadata?.name ?? '');
     const current = this.objects.get(k);
+    // As the API server does: a resourceVersion in the applied object is a precondition on an
+    // existing object (force or not) and ignored when the apply creates.
+    const expected = body.metadata?.resourceVersion;
+    if (current !== undefined && expected !== undefined && expected !== current.metadata?.resourceVersion) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${res.plural} "${body.metadata?.name ?? ''}": the object has been modified`, { method: 'PATCH', path: body.metadata?.name ?? '' });
+    }
     const merged = current === undefined ? body : (mergePatch(current, body) as KubeObject);
     return structuredClone(this.put(res, merged)) as T;
   }

@@ -9,7 +9,7 @@ import type { V1Container, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, Condition } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
-import { counter, installCrd, kubectl, repoRoot, standInSidecars, startOperator } from './cluster-helpers.ts';
+import { counter, createArcDeployment, installCrd, kubectl, repoRoot, standInSidecars, startOperator } from './cluster-helpers.ts';
 import type { RunningOperator } from './cluster-helpers.ts';
 
 const ns = useTestNamespace('arcd-operator');
@@ -106,6 +106,29 @@ describe('an ArcDeployment from deploy/samples', () => {
     const pdb = await ns.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name, namespace: ns.name });
     expect(pdb.spec?.maxUnavailable).toBe(1);
     expect(controlledBy(pdb.metadata?.ownerReferences)).toBe(true);
+    // Made by a create-only server-side apply: the operator holds its fields as an applier, so a
+    // later apply that no longer declares a field removes it.
+    for (const obj of [d, svc, sa, binding, pdb]) {
+      expect(obj.metadata?.managedFields?.filter((f) => f.manager === 'arc-operator').map((f) => f.operation), `${obj.kind ?? ''} managedFields`).toEqual(['Apply']);
+    }
+  });
+
+  it('never takes over an object of the same name that it did not make, and makes the rest', async () => {
+    const taken = 'taken';
+    await core().createNamespacedService({ namespace: ns.name, body: { metadata: { name: taken, labels: { app: 'someone-else' } }, spec: { ports: [{ name: 'web', port: 80 }], selector: { app: 'someone-else' } } } });
+    await createArcDeployment(ns.kc, ns.name, taken, { replicas: 1, apiTokenSecretRef: { name: 'arc-tokens' } });
+    const degraded = await eventually('Degraded ResourceConflict', async () => {
+      const c = condition(await arcd(taken), 'Degraded');
+      return c?.reason === 'ResourceConflict' ? c : false;
+    });
+    expect(degraded.message).toContain(taken);
+    await eventually('the Deployment', () => apps().readNamespacedDeployment({ name: taken, namespace: ns.name }));
+    const svc = await core().readNamespacedService({ name: taken, namespace: ns.name });
+    expect(svc.metadata?.ownerReferences ?? []).toEqual([]);
+    expect(svc.metadata?.labels).toEqual({ app: 'someone-else' });
+    expect(svc.spec?.ports?.map((p) => [p.name, p.port])).toEqual([['web', 80]]);
+    expect(svc.metadata?.managedFields?.some((f) => f.manager === 'arc-operator')).toBe(false);
+    await ns.kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: ns.name, plural: 'arcdeployments', name: taken });
   });
 
   it('has its pods Running on kwok nodes, held NotReady by the readiness gate until their pool is healthy', async () => {
