@@ -84,6 +84,8 @@ export interface ScaleResult {
   kcmRateLimit: string;
   resyncSeconds: number;
   convergeSeconds: number;
+  /** kube-apiserver's cluster IP allocations while converging: how many, their durations summed. */
+  clusterIpAllocations?: { count: number; seconds: number };
   milestones: Milestones;
   /**
    * The operator's own share of convergence, per ArcDeployment: from the bench seeing the pod
@@ -618,6 +620,25 @@ async function resourceVersions(w: World): Promise<Map<string, string>> {
 
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * kube-apiserver's cluster IP allocations so far: how many, and their durations summed. The API
+ * server makes them one at a time (one lock over each, which creates an IPAddress object), so
+ * when the sum comes close to the convergence time they are what paces it (docs/benchmarks.md).
+ */
+async function clusterIpAllocations(w: World): Promise<{ count: number; seconds: number } | undefined> {
+  try {
+    const { stdout } = await run(join(clusterDir(), 'bin', 'kubectl'), ['--kubeconfig', w.kubeconfig, 'get', '--raw', '/metrics'], { maxBuffer: 64 * 1024 * 1024 });
+    const total = (suffix: string): number =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`kube_apiserver_clusterip_allocator_allocation_duration_seconds_${suffix}{`))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    return { count: total('count'), seconds: total('sum') };
+  } catch {
+    return undefined; // an API server without this metric: the line is left out
+  }
+}
+
 function diffCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(b)) if (v - (a[k] ?? 0) > 0) out[k] = v - (a[k] ?? 0);
@@ -735,12 +756,14 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
   try {
     const m0 = await op.metrics();
     const r0 = op.requests();
+    const alloc0 = await clusterIpAllocations(w);
     const t0 = performance.now();
     await applyAll(w, count, replicas, options.concurrency ?? 16);
     const tApplied = performance.now();
     const firstAvailable: FirstAvailable = new Map();
     const milestones = await allAvailable(w, count, 30 * 60_000, t0, firstAvailable);
     const tConverged = performance.now();
+    const alloc1 = await clusterIpAllocations(w);
     const operatorLag = lagFigures(firstAvailable, standIn.readyTimes);
     standIn.slow();
     const m1 = await op.metrics();
@@ -767,6 +790,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       milestones,
       operatorLag,
       applySeconds: (tApplied - t0) / 1000,
+      ...(alloc0 === undefined || alloc1 === undefined ? {} : { clusterIpAllocations: { count: alloc1.count - alloc0.count, seconds: alloc1.seconds - alloc0.seconds } }),
       converging: usage(s.samples, t0, tConverged),
       atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: quietUsage, heap },
       converge: {
@@ -834,6 +858,12 @@ export function printScale(r: ScaleResult): void {
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
   const m = r.milestones;
   console.log(`  Available: half at ${fmt(m[50] ?? NaN, 1)} s, 90 % at ${fmt(m[90] ?? NaN, 1)} s, 99 % at ${fmt(m[99] ?? NaN, 1)} s`);
+  const a = r.clusterIpAllocations;
+  if (a !== undefined) {
+    console.log(
+      `  the API server's cluster IP allocations while converging: ${a.count}, made one at a time: ${fmt(a.seconds, 1)} s in all (${fmt(a.count === 0 ? NaN : (a.seconds / a.count) * 1000, 0)} ms each), ${fmt((a.seconds / r.convergeSeconds) * 100, 0)} % of the convergence time`,
+    );
+  }
   const l = r.operatorLag;
   console.log(
     `  the operator's own lag (enough pods Ready -> ArcDeployment Available, ${l.measured} of ${r.count}): p50 ${fmt(l.p50, 2)} s, p95 ${fmt(l.p95, 2)} s, max ${fmt(l.max, 2)} s (includes COALESCE_SECONDS 1)`,
