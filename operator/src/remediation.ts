@@ -460,7 +460,6 @@ export function settleIntents(
   return { previous: next, going, ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
 }
 
-
 /**
  * The status fields remediation owns after this pass: the plan's records and the evictions'
  * results appended to the history (bounded), successful evictions added to the hourly window.

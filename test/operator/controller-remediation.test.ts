@@ -49,20 +49,23 @@ function setup({ leader = true, stalePods = false } = {}) {
   };
   const state = { leader };
   const metrics = createMetrics(undefined, { defaults: false });
-  const controller = new Controller({
-    client: kube,
-    cache,
-    executor: new Executor({ client: kube, logger: silentLogger, mayWrite: () => state.leader }),
-    events: new EventRecorder({ client: kube, clock, logger: silentLogger, instance: 'op' }),
-    clock,
-    logger: silentLogger,
-    metrics,
-  });
+  /** A controller process of its own (empty memory) on the same API and cache: `op` leads first. */
+  const controllerFor = (instance: string): Controller =>
+    new Controller({
+      client: kube,
+      cache,
+      executor: new Executor({ client: kube, logger: silentLogger, mayWrite: () => state.leader }),
+      events: new EventRecorder({ client: kube, clock, logger: silentLogger, instance }),
+      clock,
+      logger: silentLogger,
+      ...(instance === 'op' ? { metrics } : {}),
+    });
+  const controller = controllerFor('op');
   const evictions = (): string[] => kube.calls.filter((c) => c.method === 'evict').map((c) => c.name ?? '');
   const arcd = (): ArcDeployment => kube.read(RESOURCES.arcDeployment, 'team-a', 'demo') as ArcDeployment;
   const events = (): { reason: string; kind: string }[] =>
     [...kube.objects.values()].filter((o) => o.kind === 'Event').map((e) => ({ reason: e['reason'] as string, kind: (e['involvedObject'] as { kind: string }).kind }));
-  return { kube, clock, controller, evictions, arcd, events, metrics, state };
+  return { kube, clock, controller, controllerFor, evictions, arcd, events, metrics, state };
 }
 
 async function counterValue(t: ReturnType<typeof setup>, labels: Record<string, string>): Promise<number> {
@@ -187,14 +190,7 @@ describe('Controller: remediation', () => {
     expect(t.arcd().status?.remediations).toMatchObject([{ pod: 'a', result: 'Evicting' }]);
     t.kube.evictScript = undefined;
 
-    const next = new Controller({
-      client: t.kube,
-      cache: { arcDeployment: (ns, name) => t.kube.read(RESOURCES.arcDeployment, ns, name) as ArcDeployment | undefined, get: (kind, ns, name) => t.kube.read(resourceForKind(kind), ns, name), pods: () => [...t.kube.objects.values()].filter((o) => o.kind === 'Pod') },
-      executor: new Executor({ client: t.kube, logger: silentLogger, mayWrite: () => true }),
-      events: new EventRecorder({ client: t.kube, clock: t.clock, logger: silentLogger, instance: 'op-2' }),
-      clock: t.clock,
-      logger: silentLogger,
-    });
+    const next = t.controllerFor('op-2');
     t.clock.set(T0 + 8_000);
     await next.reconcile('team-a/demo');
     // a is going: b waits for maxUnavailable 1; the history and the budget hold a's eviction once.
