@@ -82,18 +82,32 @@ async function sample(pid: number, seconds: number, everyMs = 5000): Promise<Pro
 
 /**
  * The command the sidecar image runs: the Dockerfile's `sidecar` stage, its ENTRYPOINT (node and
- * its flags) and ENV, with the script mapped from the image's WORKDIR (/app/sidecar) to
- * sidecar/ here. Flags live in that one place; the bench reads them rather than copying them.
+ * its flags) and the ENV it has (its own and its parent stages'), with the script mapped from the
+ * image's WORKDIR (/app/sidecar) to sidecar/ here. Flags live in that one place; the bench reads
+ * them rather than copying them.
  */
 export function imageCommand(dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')): { args: string[]; env: Record<string, string> } {
-  const lines = dockerfile.split('\n').filter((l) => !/^\s*#/.test(l));
-  const start = lines.findIndex((l) => /^FROM\s+\S+\s+AS\s+sidecar\s*$/i.test(l));
-  if (start < 0) throw new Error('Dockerfile: no "FROM ... AS sidecar" stage');
-  const end = lines.findIndex((l, i) => i > start && /^FROM\s/i.test(l));
-  const stage = lines.slice(start, end < 0 ? undefined : end);
+  const lines = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l));
+  const stageOf = (name: string): { from: string; lines: string[] } | undefined => {
+    const start = lines.findIndex((l) => new RegExp(`^FROM\\s+\\S+\\s+AS\\s+${name}\\s*$`, 'i').test(l));
+    if (start < 0) return undefined;
+    const end = lines.findIndex((l, i) => i > start && /^FROM\s/i.test(l));
+    return { from: /^FROM\s+(\S+)/i.exec(lines[start]!)![1]!, lines: lines.slice(start, end < 0 ? undefined : end) };
+  };
+  const stage = stageOf('sidecar');
+  if (stage === undefined) throw new Error('Dockerfile: no "FROM ... AS sidecar" stage');
+  const chain = [stage];
+  for (let parent = stageOf(stage.from); parent !== undefined; parent = stageOf(parent.from)) chain.unshift(parent);
   const env: Record<string, string> = {};
-  for (const m of stage.join('\n').matchAll(/^ENV\s+(\w+)=(\S+)/gm)) env[m[1]!] = m[2]!;
-  const entry = stage.find((l) => /^ENTRYPOINT\s/.test(l));
+  for (const st of chain) {
+    for (const l of st.lines.filter((x) => /^ENV\s/.test(x))) {
+      for (const m of l.matchAll(/(\w+)=("[^"]*"|\S+)/g)) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+    }
+  }
+  const entry = stage.lines.find((l) => /^ENTRYPOINT\s/.test(l));
   const argv = entry === undefined ? [] : (JSON.parse(entry.replace(/^ENTRYPOINT\s+/, '')) as string[]);
   if (argv[0] !== 'node' || argv.length < 2) throw new Error(`Dockerfile: the sidecar ENTRYPOINT is not ["node", ..., "<script>"]: ${entry}`);
   return { args: [...argv.slice(1, -1), join('sidecar', argv.at(-1)!)], env };
@@ -108,11 +122,19 @@ function sidecarEntry(): { args: string[]; env: Record<string, string> } {
   return { args: ['--conditions=arc-source', 'sidecar/src/main.ts'], env: {} };
 }
 
+/**
+ * The sidecar with a container's environment: the image's ENV and the settings given, nothing
+ * of the caller's. What a developer's shell carries changes what is measured: NODE_OPTIONS, a
+ * KUBECONFIG (pod mode would switch to the client library) or NODE_EXTRA_CA_CERTS (node:https
+ * then parses that bundle at load: +0.8 MB with this machine's 140 certificates).
+ */
 function startSidecar(entry: { args: string[]; env: Record<string, string> }, env: Record<string, string>): Promise<Child> {
-  // The caller's NODE_OPTIONS would change what is measured, and its KUBECONFIG would switch pod
-  // mode to the client library: both cleared unless the image sets them.
-  return startChild(entry.args, { NODE_OPTIONS: '', KUBECONFIG: '', ...entry.env, LOG_LEVEL: 'info', SIDECAR_HOST: '127.0.0.1', SIDECAR_PORT: '0', ...env }, (line) =>
-    line.includes('arc sidecar listening') ? /"address":"([^"]+)"/.exec(line)?.[1] : undefined,
+  const container = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', HOSTNAME: 'bench-0' };
+  return startChild(
+    entry.args,
+    { ...container, ...entry.env, LOG_LEVEL: 'info', SIDECAR_HOST: '127.0.0.1', SIDECAR_PORT: '0', ...env },
+    (line) => (line.includes('arc sidecar listening') ? /"address":"([^"]+)"/.exec(line)?.[1] : undefined),
+    { inheritEnv: false },
   );
 }
 
@@ -252,8 +274,8 @@ export async function benchSidecar(options: SidecarBenchOptions = {}): Promise<S
 
 export function printSidecar(r: SidecarBench): void {
   const proc = (name: string, f: ProcessFigures): string =>
-    `  ${name.padEnd(34)} CPU ${fmt(f.cpuPercent, 2).padStart(5)} % of a core   RSS ${fmt(f.rssMb, 0)} MB (max ${fmt(f.rssMaxMb, 0)}; ` +
-    `private ${fmt(f.rssAnonMb, 0)} MB + file-backed ${fmt(f.rssFileMb, 0)} MB)`;
+    `  ${name.padEnd(34)} CPU ${fmt(f.cpuPercent, 2).padStart(5)} % of a core   RSS ${fmt(f.rssMb, 1)} MB (max ${fmt(f.rssMaxMb, 1)}; ` +
+    `private ${fmt(f.rssAnonMb, 1)} MB + file-backed ${fmt(f.rssFileMb, 1)} MB)`;
   console.log(`Sidecar overhead (probe every 5 s, SCAN_ROOTS=proc:auto; ${r.entry})`);
   console.log(proc('local (no pod condition)', r.local));
   console.log(proc('pod mode (in-cluster credentials)', r.podMode));

@@ -12,9 +12,18 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts a process and waits for the line that tells its URL. */
-export async function startChild(args: string[], env: Record<string, string>, urlFromLine: (line: string) => string | undefined): Promise<Child> {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Starts a process and waits for the line that tells its URL. Its environment is the caller's
+ * plus `env`, or `env` alone with `inheritEnv: false` (a container's, where nothing of this
+ * machine's environment leaks in).
+ */
+export async function startChild(
+  args: string[],
+  env: Record<string, string>,
+  urlFromLine: (line: string) => string | undefined,
+  { inheritEnv = true }: { inheritEnv?: boolean } = {},
+): Promise<Child> {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: inheritEnv ? { ...process.env, ...env } : env, stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = createInterface({ input: proc.stdout });
   const url = await new Promise<string>((resolve, reject) => {
     rl.on('line', (line) => {
