@@ -2,19 +2,18 @@
 // ENTRYPOINT: node flags that keep it small, among them --lite-mode, which also turns
 // WebAssembly and with it the global fetch off). It must still probe a real service, judge it
 // Healthy and serve its API; anything wasm-based in the sidecar would fail here.
-import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageCommand } from '../../bench/sidecar.ts';
+import { buildPackage } from '../support/build.ts';
 import { type RunningService, startService } from '../support/service.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 let svc: RunningService;
 
 beforeAll(async () => {
-  const built = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'sidecar'], { cwd: ROOT, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`tsc -b sidecar failed:\n${built.stdout}${built.stderr}`);
+  await buildPackage('sidecar');
   svc = await startService({ DUCKDB_POOL_SIZE: '2' });
 }, 120_000);
 afterAll(async () => svc?.close());
