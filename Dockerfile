@@ -88,7 +88,13 @@ EXPOSE 8081
 # (docs/benchmarks.md). Lite mode also turns WebAssembly off, so the global fetch (undici)
 # fails here: the sidecar uses node:http. --lite-mode is not allowed in NODE_OPTIONS, hence the
 # command line; bench/sidecar.ts reads this ENTRYPOINT to measure the sidecar as the image runs it.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--lite-mode", "dist/main.js"]
+# --use-openssl-ca: the sidecar's only TLS peer is the API server, trusted through the
+# ServiceAccount's ca.crt alone; with Node's bundled store, loading node:https parses its ~120
+# root certificates on a helper thread all the same (~1.6 MB of RSS, never used).
+# --no-node-snapshot: Node bootstraps by running its internal JavaScript instead of
+# deserializing its built-in startup snapshot, whose heap and pages of the binary then stay
+# resident: ~4.5 MB less RSS for ~40 ms more at startup.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--lite-mode", "--use-openssl-ca", "--no-node-snapshot", "dist/main.js"]
 
 # ---- operator: the ArcDeployment controller (metrics and probes on 8080) ----
 FROM runtime AS operator

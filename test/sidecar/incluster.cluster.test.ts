@@ -1,7 +1,8 @@
 // The sidecar as it runs in a pod: no KUBECONFIG, the pod's ServiceAccount token and CA in a
 // folder, the API server from KUBERNETES_SERVICE_HOST/PORT (here the local control plane on
 // 127.0.0.1). The condition is written by plain HTTPS calls, without the Kubernetes client
-// library, as a real process.
+// library, as a real process started with the image's node flags (among them --use-openssl-ca:
+// the API server is trusted through the ServiceAccount's ca.crt alone).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,9 @@ import { POOL_HEALTHY_CONDITION } from '@arcops/common';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inClusterPodConditionApi, KubeApiError } from '../../sidecar/src/incluster.ts';
+import { imageCommand } from '../../bench/sidecar.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { buildPackage } from '../support/build.ts';
 import { createSidecarServiceAccount } from './service-account.ts';
 import { type RunningService, startService } from '../support/service.ts';
 
@@ -82,10 +85,16 @@ describe('in-cluster condition writer (no client library)', () => {
   it('runs as the sidecar process in a pod would and flips the pod condition', async () => {
     await createPod('incluster-1');
     const svc: RunningService = await startService({ DUCKDB_POOL_SIZE: '1' });
-    const child = spawn(process.execPath, ['--conditions=arc-source', 'sidecar/src/main.ts'], {
+    // The image's command on the compiled sidecar (lite mode has no WebAssembly, so no type
+    // stripping); the environment is the container's, not this machine's.
+    await buildPackage('sidecar');
+    const image = imageCommand();
+    expect(image.args).toContain('--use-openssl-ca');
+    const child = spawn(process.execPath, image.args, {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
+        ...image.env,
         ARC_SERVICE_URL: svc.url,
         ARC_API_TOKEN: svc.token,
         SIDECAR_PORT: '0',
@@ -105,6 +114,7 @@ describe('in-cluster condition writer (no client library)', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       const pod = await eventually('the sidecar to write Healthy', async () => {
+        if (child.exitCode !== null) throw new Error(`the sidecar exited with ${child.exitCode}: ${stderr}`);
         const p = await readPod('incluster-1');
         return p.status?.conditions?.find((c) => c.type === POOL_HEALTHY_CONDITION && c.status === 'True' && c.reason === 'Healthy') ? p : undefined;
       });
