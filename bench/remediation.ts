@@ -22,7 +22,7 @@ import { HttpKubeClient } from '../operator/src/kube.ts';
 import { createMetrics } from '../operator/src/metrics.ts';
 import { Operator } from '../operator/src/operator.ts';
 import { KubeletFixture } from '../test/support/kubelet-fixture.ts';
-import { ROOT, fmt } from './support.ts';
+import { ROOT, fmt, until } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -59,21 +59,8 @@ async function world(): Promise<World> {
   const namespace = `bench-remediation-${randomBytes(3).toString('hex')}`;
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  await until('the default ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true), 30_000);
+  await until('the default ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true), 30_000, 20);
   return { kc, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), kubectl };
-}
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 20): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 function startOperator(w: World): { operator: Operator; metrics: ReturnType<typeof createMetrics>; stop(): Promise<void> } {

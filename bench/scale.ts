@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ROOT, cpuSeconds, fmt, freePort, residentBreakdown, rssMb } from './support.ts';
+import { ROOT, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -122,19 +122,6 @@ function clusterDir(): string {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 500): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`bench scale: timed out waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
 
 /** Runs fn over items with at most `limit` in flight. */
 async function pooled<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {

@@ -149,3 +149,17 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Polls `probe` until it returns true (a throw counts as "not yet"); fails after `timeoutMs`. */
+export async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 100): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
