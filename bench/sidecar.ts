@@ -63,7 +63,7 @@ function memory(pid: number): { rss: number; anon: number; file: number } {
 }
 
 /** Samples a process every `everyMs` for `seconds`, after a warm-up of one interval. */
-async function sample(pid: number, seconds: number, everyMs = 5000): Promise<ProcessFigures> {
+export async function sample(pid: number, seconds: number, everyMs = 5000): Promise<ProcessFigures> {
   await sleep(everyMs); // start-up (module loading, JIT) is not the steady state
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
@@ -114,7 +114,7 @@ export function imageCommand(dockerfile = readFileSync(join(ROOT, 'Dockerfile'),
 }
 
 /** The production command (compiled, the image's flags); the TypeScript source if it does not build. */
-function sidecarEntry(): { args: string[]; env: Record<string, string> } {
+export function sidecarEntry(): { args: string[]; env: Record<string, string> } {
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const built = spawnSync(process.execPath, [tsc, '-b', 'sidecar'], { cwd: ROOT, stdio: 'ignore' });
   if (built.status === 0 && existsSync(join(ROOT, 'sidecar/dist/main.js'))) return imageCommand();
@@ -128,7 +128,7 @@ function sidecarEntry(): { args: string[]; env: Record<string, string> } {
  * KUBECONFIG (pod mode would switch to the client library) or NODE_EXTRA_CA_CERTS (node:https
  * then parses that bundle at load: +0.8 MB with this machine's 140 certificates).
  */
-function startSidecar(entry: { args: string[]; env: Record<string, string> }, env: Record<string, string>): Promise<Child> {
+export function startSidecar(entry: { args: string[]; env: Record<string, string> }, env: Record<string, string>): Promise<Child> {
   const container = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', HOSTNAME: 'bench-0' };
   return startChild(
     entry.args,
@@ -272,10 +272,16 @@ export async function benchSidecar(options: SidecarBenchOptions = {}): Promise<S
   }
 }
 
-export function printSidecar(r: SidecarBench): void {
-  const proc = (name: string, f: ProcessFigures): string =>
+/** One process's figures on a line. */
+export function processLine(name: string, f: ProcessFigures): string {
+  return (
     `  ${name.padEnd(34)} CPU ${fmt(f.cpuPercent, 2).padStart(5)} % of a core   RSS ${fmt(f.rssMb, 1)} MB (max ${fmt(f.rssMaxMb, 1)}; ` +
-    `private ${fmt(f.rssAnonMb, 1)} MB + file-backed ${fmt(f.rssFileMb, 1)} MB)`;
+    `private ${fmt(f.rssAnonMb, 1)} MB + file-backed ${fmt(f.rssFileMb, 1)} MB)`
+  );
+}
+
+export function printSidecar(r: SidecarBench): void {
+  const proc = processLine;
   console.log(`Sidecar overhead (probe every 5 s, SCAN_ROOTS=proc:auto; ${r.entry})`);
   console.log(proc('local (no pod condition)', r.local));
   console.log(proc('pod mode (in-cluster credentials)', r.podMode));
