@@ -82,6 +82,8 @@ export interface ScaleResult {
   replicas: number;
   nodes: number;
   kcmRateLimit: string;
+  /** GOGC of the control plane's Go processes (kube-apiserver's environment), or Go's default. */
+  controlPlaneGogc: string;
   resyncSeconds: number;
   convergeSeconds: number;
   /** kube-apiserver's cluster IP allocations while converging: how many, their durations summed. */
@@ -161,6 +163,7 @@ interface World {
   nodes: number;
   /** kube-controller-manager's client rate limit. */
   kcmRateLimit: string;
+  controlPlaneGogc: string;
 }
 
 async function world(pods: number): Promise<World> {
@@ -178,7 +181,7 @@ async function world(pods: number): Promise<World> {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await until('the default ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true), 30_000, 100);
   await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'arc-tokens' }, stringData: { tokens: 'bench-scale-token-1\n' } } });
-  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), nodes: ready, kcmRateLimit: kcmRateLimit() };
+  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), nodes: ready, kcmRateLimit: kcmRateLimit(), controlPlaneGogc: controlPlaneGogc() };
 }
 
 /** kube-controller-manager's client rate limit, from its command line (hack/cluster/up.sh: ARC_KCM_API_QPS/BURST). */
@@ -188,6 +191,21 @@ function kcmRateLimit(): string {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const flag = (name: string, fallback: string): string => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? `${fallback} (default)`;
     return `QPS ${flag('kube-api-qps', '20')}, burst ${flag('kube-api-burst', '30')}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * GOGC as kube-apiserver runs with it: hack/cluster/up.sh passes its environment on, so a GOGC
+ * set for the bench reaches the whole control plane and changes how much of the 2 cores its
+ * garbage collection takes.
+ */
+function controlPlaneGogc(): string {
+  try {
+    const pid = readFileSync(join(clusterDir(), 'pids', 'kube-apiserver.pid'), 'utf8').trim();
+    const gogc = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith('GOGC='));
+    return gogc === undefined ? '100 (Go default)' : gogc.slice('GOGC='.length);
   } catch {
     return 'unknown';
   }
@@ -772,6 +790,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       replicas,
       nodes: w.nodes,
       kcmRateLimit: w.kcmRateLimit,
+      controlPlaneGogc: w.controlPlaneGogc,
       resyncSeconds,
       convergeSeconds: (tConverged - t0) / 1000,
       milestones,
@@ -838,7 +857,7 @@ const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
 export function printScale(r: ScaleResult): void {
   const pods = r.count * r.replicas;
   console.log(`\n== Operator at scale: ${r.count} ArcDeployments x ${r.replicas} replicas = ${pods} pods on ${r.nodes} kwok Nodes (operator as a child process) ==`);
-  console.log(`  control plane: kube-controller-manager client ${r.kcmRateLimit} per controller (ARC_KCM_API_QPS/BURST)`);
+  console.log(`  control plane: kube-controller-manager client ${r.kcmRateLimit} per controller (ARC_KCM_API_QPS/BURST); GOGC ${r.controlPlaneGogc}`);
   const whose = r.nodeOptions === imageNodeOptions() ? "the image's" : 'not the image\'s: --node-options';
   console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (${whose}), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);

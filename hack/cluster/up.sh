@@ -18,6 +18,8 @@
 #                          30, per controller). bench/scale.ts at 1000 ArcDeployments raises it as
 #                          large clusters do: at 20 the ReplicaSet controller alone needs minutes
 #                          for 3000 pods (docs/benchmarks.md).
+#   GOGC and the rest of the environment reach every component started here (Go reads GOGC:
+#   GOGC=400 makes their garbage collection take less of the cores, for more memory).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
