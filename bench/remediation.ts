@@ -22,7 +22,7 @@ import { HttpKubeClient } from '../operator/src/kube.ts';
 import { createMetrics } from '../operator/src/metrics.ts';
 import { Operator } from '../operator/src/operator.ts';
 import { KubeletFixture } from '../test/support/kubelet-fixture.ts';
-import { ROOT, fmt, until } from './support.ts';
+import { ROOT, clusterDir, fmt, until } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -42,10 +42,6 @@ interface World {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   kubectl: string;
-}
-
-function clusterDir(): string {
-  return process.env['ARC_CLUSTER_DIR'] ?? join(ROOT, '.cluster');
 }
 
 async function world(): Promise<World> {

@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ROOT, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
+import { ROOT, clusterDir, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -118,10 +118,6 @@ export interface ScaleResult {
 }
 
 // ---------- small helpers ----------
-
-function clusterDir(): string {
-  return process.env['ARC_CLUSTER_DIR'] ?? join(ROOT, '.cluster');
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

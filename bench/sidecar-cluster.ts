@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { POOL_HEALTHY_CONDITION } from '@arcops/common';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { type ProcessFigures, processLine, sample, sidecarEntry, startSidecar } from './sidecar.ts';
-import { BENCH_TOKEN, type Child, ROOT, startService, until } from './support.ts';
+import { BENCH_TOKEN, type Child, clusterDir, ROOT, startService, until } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -28,7 +28,7 @@ export interface SidecarInCluster {
 }
 
 export async function benchSidecarInCluster({ seconds = 60 } = {}): Promise<SidecarInCluster> {
-  const dir = process.env['ARC_CLUSTER_DIR'] ?? join(ROOT, '.cluster');
+  const dir = clusterDir();
   await run('bash', [join(ROOT, 'hack/cluster/up.sh')], { maxBuffer: 16 * 1024 * 1024 });
   const kubeconfig = join(dir, 'kubeconfig');
   await run(join(dir, 'bin', 'kubectl'), ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '--field-manager=arc-bench', '-f', join(ROOT, 'deploy/rbac/sidecar_cluster_role.yaml')]);

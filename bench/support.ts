@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
@@ -162,4 +163,9 @@ export async function until(what: string, probe: () => Promise<boolean> | boolea
     if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The local control plane's state folder (hack/cluster/up.sh: ARC_CLUSTER_DIR, else .cluster). */
+export function clusterDir(): string {
+  return process.env['ARC_CLUSTER_DIR'] ?? join(ROOT, '.cluster');
 }
