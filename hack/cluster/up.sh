@@ -18,6 +18,9 @@
 #                          30, per controller). bench/scale.ts at 1000 ArcDeployments raises it as
 #                          large clusters do: at 20 the ReplicaSet controller alone needs minutes
 #                          for 3000 pods (docs/benchmarks.md).
+#   ARC_CLUSTER_PROFILING  true: kube-apiserver, kube-controller-manager and kube-scheduler serve
+#                          /debug/pprof (default false), e.g. `kubectl get --raw
+#                          '/debug/pprof/profile?seconds=60' > cpu.pprof`, read with `go tool pprof`
 #   GOGC and the rest of the environment reach every component started here (Go reads GOGC:
 #   GOGC=400 makes their garbage collection take less of the cores, for more memory).
 set -euo pipefail
@@ -306,7 +309,7 @@ start kube-apiserver "$APISERVER_PORT" \
   --kubelet-certificate-authority="$CERTS/ca.crt" \
   --kubelet-client-certificate="$CERTS/admin.crt" \
   --kubelet-client-key="$CERTS/admin.key" \
-  --profiling=false \
+  --profiling="${ARC_CLUSTER_PROFILING:-false}" \
   --v=1
 wait_until kube-apiserver "kube-apiserver /readyz on https://127.0.0.1:$APISERVER_PORT" apiserver_ready
 
@@ -327,7 +330,7 @@ start kube-controller-manager "$KCM_PORT" \
   --allocate-node-cidrs=false \
   ${ARC_KCM_API_QPS:+--kube-api-qps="$ARC_KCM_API_QPS"} \
   ${ARC_KCM_API_BURST:+--kube-api-burst="$ARC_KCM_API_BURST"} \
-  --profiling=false \
+  --profiling="${ARC_CLUSTER_PROFILING:-false}" \
   --v=1
 start kube-scheduler "$SCHEDULER_PORT" \
   --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
@@ -336,7 +339,7 @@ start kube-scheduler "$SCHEDULER_PORT" \
   --bind-address=127.0.0.1 \
   --secure-port="$SCHEDULER_PORT" \
   --leader-elect=false \
-  --profiling=false \
+  --profiling="${ARC_CLUSTER_PROFILING:-false}" \
   --v=1
 wait_until kube-controller-manager "kube-controller-manager /healthz on https://127.0.0.1:$KCM_PORT" healthz_ok "$KCM_PORT"
 wait_until kube-scheduler "kube-scheduler /healthz on https://127.0.0.1:$SCHEDULER_PORT" healthz_ok "$SCHEDULER_PORT"
