@@ -194,7 +194,7 @@ export class Controller {
     arcd = remediated.arcd;
 
     if (spec.paused) {
-      const status = computeStatus({ arcd, deployment, pods, secret: { state: 'unchecked' }, problems: [], extraConditions: plan.conditions }, now);
+      const status = computeStatus({ arcd: this.withUnseenStatus(arcd), deployment, pods, secret: { state: 'unchecked' }, problems: [], extraConditions: plan.conditions }, now);
       await this.writeStatus(key, arcd, status, remediationStatus(previous, plan, results, now), results.length > 0);
       log.debug('paused: status only');
       return { requeue: 'none' };
@@ -239,7 +239,15 @@ export class Controller {
     if (outcomes.some((o) => o.kind === 'RoleBinding' && o.recreated === true)) await this.removeLegacyRole(arcd, log);
 
     const status = computeStatus(
-      { arcd, deployment, pods, secret: check, problems, extraConditions: plan.conditions, ...(plan.degraded === undefined ? {} : { degradedOverride: plan.degraded }) },
+      {
+        arcd: this.withUnseenStatus(arcd),
+        deployment,
+        pods,
+        secret: check,
+        problems,
+        extraConditions: plan.conditions,
+        ...(plan.degraded === undefined ? {} : { degradedOverride: plan.degraded }),
+      },
       now,
     );
     // Events never fail a pass: they are recorded while the status is written.
@@ -295,6 +303,12 @@ export class Controller {
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return settled.map((r) => (r as PromiseFulfilledResult<ApplyOutcome>).value);
+  }
+
+  /** `arcd` with the status this process wrote last if the cache does not show it yet (Executor.unseenStatus). */
+  private withUnseenStatus(arcd: ArcDeployment): ArcDeployment {
+    const unseen = this.o.executor.unseenStatus(arcd);
+    return unseen === undefined ? arcd : { ...arcd, status: unseen };
   }
 
   /**

@@ -49,7 +49,7 @@ export class Executor {
   private readonly o: ExecutorOptions;
   private readonly fieldManager: string;
   /** Status last written per ArcDeployment key, and the resourceVersion it was computed from. */
-  private readonly lastStatus = new Map<string, { basedOn: string | undefined; status: string }>();
+  private readonly lastStatus = new Map<string, { basedOn: string | undefined; status: string; written: ArcDeploymentStatus }>();
 
   constructor(options: ExecutorOptions) {
     this.o = options;
@@ -261,8 +261,19 @@ export class Executor {
       this.o.logger.warn({ err: describeError(err), arcdeployment: key }, 'status write failed');
       throw err;
     }
-    this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next });
+    this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next, written: JSON.parse(next) as ArcDeploymentStatus });
     return true;
+  }
+
+  /**
+   * The status this process last wrote for `arcd` while the cache still shows the version it was
+   * computed from (the watch has not delivered the write yet), else undefined. A status computed
+   * in that window must build on it: from the cache alone its conditions would look new, get a
+   * new lastTransitionTime and be written again.
+   */
+  unseenStatus(arcd: ArcDeployment): ArcDeploymentStatus | undefined {
+    const last = this.lastStatus.get(objectKey(arcd.metadata.namespace, arcd.metadata.name));
+    return last !== undefined && last.basedOn === arcd.metadata.resourceVersion ? last.written : undefined;
   }
 
   /** Forgets what was written for an ArcDeployment that is gone. */

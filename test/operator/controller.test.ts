@@ -12,9 +12,10 @@ import { FakeClock } from '../support/fake-clock.ts';
 import { FakeKube } from './fake-kube.ts';
 import { arcDeployment, silentLogger } from './fixtures.ts';
 
-function cacheOf(kube: FakeKube): ObjectCache {
+/** The store as the cache; `lag.view`, when set, is the ArcDeployment the cache shows instead (a watch behind). */
+function cacheOf(kube: FakeKube, lag: { view?: ArcDeployment } = {}): ObjectCache {
   return {
-    arcDeployment: (ns, name) => kube.read(RESOURCES.arcDeployment, ns, name) as ArcDeployment | undefined,
+    arcDeployment: (ns, name) => lag.view ?? (kube.read(RESOURCES.arcDeployment, ns, name) as ArcDeployment | undefined),
     get: (kind, ns, name) => kube.read(resourceForKind(kind), ns, name),
     pods: () => [] as ObservedPod[],
   };
@@ -27,9 +28,10 @@ function setup(spec: Partial<ArcDeploymentSpec> = {}, { secret = true, leader = 
   kube.put(RESOURCES.arcDeployment, arcDeployment(spec));
   if (secret) kube.put(RESOURCES.secret, { metadata: { name: 'arc-tokens', namespace: 'team-a' }, data: { tokens: Buffer.from('token-one-123\n').toString('base64') } });
   const state = { leader };
+  const lag: { view?: ArcDeployment } = {};
   const controller = new Controller({
     client: kube,
-    cache: cacheOf(kube),
+    cache: cacheOf(kube, lag),
     executor: new Executor({ client: kube, logger: silentLogger, mayWrite: () => state.leader }),
     events: new EventRecorder({ client: kube, clock, logger: silentLogger, instance: 'op' }),
     clock,
@@ -37,7 +39,7 @@ function setup(spec: Partial<ArcDeploymentSpec> = {}, { secret = true, leader = 
   });
   const writes = (): string[] => kube.calls.filter((c) => c.method === 'apply' || c.method === 'apply-status').map((c) => `${c.method}:${c.resource}`);
   const arcd = (): ArcDeployment => kube.read(RESOURCES.arcDeployment, 'team-a', 'demo') as ArcDeployment;
-  return { kube, clock, controller, writes, arcd, state };
+  return { kube, clock, controller, writes, arcd, state, lag };
 }
 
 const OWNED = ['serviceaccounts', 'rolebindings', 'services', 'poddisruptionbudgets', 'deployments'];
@@ -105,6 +107,22 @@ describe('Controller.reconcile', () => {
     await t.controller.reconcile('team-a/demo');
     await t.controller.reconcile('team-a/demo');
     expect(t.writes().length).toBe(before);
+  });
+
+  it('keeps lastTransitionTime and writes no status again while the cache has not shown its write', async () => {
+    const t = setup();
+    t.lag.view = structuredClone(t.arcd()); // as the cache saw it before the first pass: no status
+    await t.controller.reconcile('team-a/demo');
+    const written = t.arcd().status?.conditions;
+    expect(written?.length).toBeGreaterThan(0);
+    const before = t.writes().length;
+    await t.clock.advance(2000);
+    await t.controller.reconcile('team-a/demo'); // the cache still shows no status
+    expect(t.writes().length).toBe(before);
+    delete t.lag.view;
+    await t.controller.reconcile('team-a/demo');
+    expect(t.writes().length).toBe(before);
+    expect(t.arcd().status?.conditions).toEqual(written);
   });
 
   it('puts back a field edited by hand, and only that object', async () => {
