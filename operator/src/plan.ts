@@ -727,7 +727,10 @@ function rolloutState(o: Observation, desired: number): { done: boolean; stalled
     return { done: false, stalled: stalled.message ?? 'the rollout exceeded its progress deadline', message: stalled.message ?? '' };
   }
   const generation = d.metadata?.generation ?? 0;
-  if ((st.observedGeneration ?? 0) < generation) return { done: false, message: 'waiting for the Deployment controller to observe the new template' };
+  // A Deployment its controller has never seen runs no pods: said as it will be said once seen,
+  // so that its first status (observed, no pods yet) changes nothing here and costs no write.
+  if (st.observedGeneration === undefined) return { done: false, message: `0 of ${plural(desired, 'pod')} run the current template` };
+  if (st.observedGeneration < generation) return { done: false, message: 'waiting for the Deployment controller to observe the new template' };
   const updated = st.updatedReplicas ?? 0;
   const replicas = st.replicas ?? 0;
   const available = st.availableReplicas ?? 0;

@@ -16,7 +16,7 @@ import {
   selectorString,
 } from '../../operator/src/plan.ts';
 import type { Observation } from '../../operator/src/plan.ts';
-import type { ArcDeploymentSpec, Condition } from '../../operator/src/types.ts';
+import type { ArcDeploymentSpec, Condition, ObservedDeployment } from '../../operator/src/types.ts';
 import { arcDeployment, deepFreeze, deploymentStatus, pod } from './fixtures.ts';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
@@ -435,6 +435,17 @@ describe('computeStatus', () => {
     expect([cond(status, 'Available')?.status, cond(status, 'Available')?.reason]).toEqual(available);
     expect([cond(status, 'Progressing')?.status, cond(status, 'Progressing')?.reason]).toEqual(progressing);
     expect([cond(status, 'Degraded')?.status, cond(status, 'Degraded')?.reason]).toEqual(degraded);
+  });
+
+  it("says the same of a new Deployment before and after its controller first sees it: that first sight costs no status write", () => {
+    const created: ObservedDeployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'demo', namespace: 'team-a', generation: 1 } };
+    const before = computeStatus(base({ deployment: created, pods: [] }), NOW);
+    const seen = computeStatus(base({ deployment: deploymentStatus({ replicas: 0, updatedReplicas: 0 }), pods: [] }), NOW);
+    expect(cond(before, 'Progressing')).toMatchObject({ status: 'True', reason: 'RolloutInProgress', message: '0 of 2 pods run the current template' });
+    expect(seen).toEqual(before);
+    // A template its controller has not seen yet is still said so.
+    const changed = computeStatus(base({ deployment: { ...healthyDeployment, metadata: { name: 'demo', namespace: 'team-a', generation: 2 } } }), NOW);
+    expect(cond(changed, 'Progressing')?.message).toBe('waiting for the Deployment controller to observe the new template');
   });
 
   it('counts replicas from the Deployment, and ready and healthy pods from the pods themselves', () => {
