@@ -49,7 +49,7 @@ export class Executor {
   private readonly o: ExecutorOptions;
   private readonly fieldManager: string;
   /** Status last written per ArcDeployment key, and the resourceVersion it was computed from. */
-  private readonly lastStatus = new Map<string, { basedOn: string | undefined; status: string; written: ArcDeploymentStatus }>();
+  private readonly lastStatus = new Map<string, { basedOn: string | undefined; status: string }>();
 
   constructor(options: ExecutorOptions) {
     this.o = options;
@@ -261,7 +261,7 @@ export class Executor {
       this.o.logger.warn({ err: describeError(err), arcdeployment: key }, 'status write failed');
       throw err;
     }
-    this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next, written: JSON.parse(next) as ArcDeploymentStatus });
+    this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next });
     return true;
   }
 
@@ -273,7 +273,7 @@ export class Executor {
    */
   unseenStatus(arcd: ArcDeployment): ArcDeploymentStatus | undefined {
     const last = this.lastStatus.get(objectKey(arcd.metadata.namespace, arcd.metadata.name));
-    return last !== undefined && last.basedOn === arcd.metadata.resourceVersion ? last.written : undefined;
+    return last !== undefined && last.basedOn === arcd.metadata.resourceVersion ? (JSON.parse(last.status) as ArcDeploymentStatus) : undefined;
   }
 
   /** Forgets what was written for an ArcDeployment that is gone. */
