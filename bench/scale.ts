@@ -30,8 +30,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, PolicyV1Api, RbacAuthorizationV1Api, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
+import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
+import type { ResourceType, WatchEvent } from '../operator/src/kube.ts';
+import type { KubeObject } from '../operator/src/types.ts';
 import { ROOT, clusterDir, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
 const run = promisify(execFile);
@@ -97,6 +100,8 @@ export interface ScaleResult {
   operatorLag: LagFigures;
   applySeconds: number;
   converging: Usage;
+  /** CPU of every process that takes part, from first apply to all Available. */
+  convergingCpu: CpuFigures;
   /** `quiet`: only the seconds in which no reconcile ran (between periodic resyncs). */
   atRest: Usage & { seconds: number; quiet: Usage; heap: HeapFigures };
   converge: { reconciles: number; requests: number; writes: number };
@@ -156,6 +161,13 @@ interface World {
   namespace: string;
   core: CoreV1Api;
   custom: CustomObjectsApi;
+  /**
+   * For the requests of the measured phase (creates, the stand-in sidecars' patches, the
+   * watches): the operator's own client, one keep-alive connection pool. client-node 2.0 opens a
+   * new TLS connection for every request, which cost the bench several CPU seconds per hundred
+   * ArcDeployments on the cores the control plane needs (docs/benchmarks.md).
+   */
+  client: HttpKubeClient;
   nodes: number;
   /** kube-controller-manager's client rate limit. */
   kcmRateLimit: string;
@@ -177,7 +189,8 @@ async function world(pods: number): Promise<World> {
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await until('the default ServiceAccount', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).then(() => true), 30_000, 100);
   await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'arc-tokens' }, stringData: { tokens: 'bench-scale-token-1\n' } } });
-  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), nodes: ready, kcmRateLimit: kcmRateLimit(), controlPlaneGogc: controlPlaneGogc() };
+  const client = new HttpKubeClient(kc, { userAgent: 'arc-bench-scale' });
+  return { kc, kubeconfig, namespace, core, custom: kc.makeApiClient(CustomObjectsApi), client, nodes: ready, kcmRateLimit: kcmRateLimit(), controlPlaneGogc: controlPlaneGogc() };
 }
 
 /** kube-controller-manager's client rate limit, from its command line (hack/cluster/up.sh: ARC_KCM_API_QPS/BURST). */
@@ -356,6 +369,52 @@ function sampler(pid: number): { samples: Sample[]; stop(): void } {
   return { samples, stop: () => clearInterval(timer) };
 }
 
+/** CPU seconds so far of every process on the machine that takes part, and of the machine. */
+interface CpuSnapshot {
+  byProcess: Map<string, number>;
+  /** All CPUs' busy seconds (user, nice, system, irq, softirq, steal) from /proc/stat. */
+  machineBusy: number;
+  cores: number;
+}
+
+const CONTROL_PLANE = ['kube-apiserver', 'kube-controller-manager', 'etcd', 'kwok', 'kube-scheduler'] as const;
+
+function cpuSnapshot(operatorPid: number): CpuSnapshot {
+  const byProcess = new Map<string, number>();
+  for (const name of CONTROL_PLANE) {
+    try {
+      byProcess.set(name, cpuSeconds(Number(readFileSync(join(clusterDir(), 'pids', `${name}.pid`), 'utf8').trim())));
+    } catch {
+      // not running from this state folder: left out
+    }
+  }
+  try {
+    byProcess.set('the operator', cpuSeconds(operatorPid));
+  } catch {
+    // gone
+  }
+  const own = process.cpuUsage();
+  byProcess.set('the bench', (own.user + own.system) / 1e6);
+  const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+  const cpu = (lines[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + (cpu[i] ?? 0), 0) / 100;
+  return { byProcess, machineBusy: busy, cores: lines.filter((l) => /^cpu\d/.test(l)).length };
+}
+
+export interface CpuFigures {
+  /** CPU seconds each process used, largest first. */
+  byProcess: [string, number][];
+  /** The machine's CPUs, busy, as a share of all its cores (1 = every core busy all the time). */
+  machineBusyShare: number;
+  cores: number;
+}
+
+function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, seconds: number): CpuFigures {
+  const byProcess = [...b.byProcess].map(([k, v]): [string, number] => [k, v - (a.byProcess.get(k) ?? v)]).sort((x, y) => y[1] - x[1]);
+  return { byProcess, machineBusyShare: (b.machineBusy - a.machineBusy) / (seconds * b.cores), cores: b.cores };
+}
+
 function usage(samples: readonly Sample[], from: number, to: number): Usage {
   const s = samples.filter((x) => x.t > from && x.t <= to);
   if (s.length === 0) return { cpuAvgPct: NaN, cpuMaxPct: NaN, rssMaxMb: NaN, rssEndMb: NaN };
@@ -376,42 +435,62 @@ function arcdName(i: number): string {
 async function applyAll(w: World, count: number, replicas: number, concurrency: number): Promise<void> {
   const names = Array.from({ length: count }, (_, i) => arcdName(i));
   await pooled(names, concurrency, (name) =>
-    w.custom.createNamespacedCustomObject({
-      group: 'arcops.dev',
-      version: 'v1alpha1',
-      namespace: w.namespace,
-      plural: 'arcdeployments',
-      body: {
-        apiVersion: 'arcops.dev/v1alpha1',
-        kind: 'ArcDeployment',
-        metadata: { name },
-        spec: {
-          replicas,
-          image: 'ghcr.io/arcops/arc-service:0.1.0',
-          sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
-          apiTokenSecretRef: { name: 'arc-tokens' },
-          remediation: { unhealthySeconds: UNHEALTHY_SECONDS },
-        },
+    w.client.create(RESOURCES.arcDeployment, w.namespace, {
+      apiVersion: 'arcops.dev/v1alpha1',
+      kind: 'ArcDeployment',
+      metadata: { name },
+      spec: {
+        replicas,
+        image: 'ghcr.io/arcops/arc-service:0.1.0',
+        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
+        apiTokenSecretRef: { name: 'arc-tokens' },
+        remediation: { unhealthySeconds: UNHEALTHY_SECONDS },
       },
     }),
   );
 }
 
+/** The pod's PoolHealthy condition, written as the sidecar writes it (strategic merge patch of pods/status). */
 async function setPool(w: World, pod: string, status: 'True' | 'False'): Promise<void> {
-  await w.core.patchNamespacedPodStatus(
-    {
-      name: pod,
-      namespace: w.namespace,
-      body: {
-        status: {
-          conditions: [
-            { type: POOL, status, reason: status === 'True' ? 'Healthy' : 'PoolExhausted', message: 'set by bench/scale.ts standing in for the sidecar', lastTransitionTime: new Date() },
-          ],
-        },
-      },
-    },
-    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-  );
+  const condition = { type: POOL, status, reason: status === 'True' ? 'Healthy' : 'PoolExhausted', message: 'set by bench/scale.ts standing in for the sidecar', lastTransitionTime: new Date().toISOString() };
+  await w.client.patch(RESOURCES.pod, w.namespace, pod, { status: { conditions: [condition] } }, 'strategic', 'status');
+}
+
+/**
+ * Lists, then watches, `res` in the bench's namespace and hands every object to `onObject` until
+ * `stopped()` (re-listing after a watch ends or fails). `onList` runs before each list's items.
+ */
+async function listAndWatch(
+  w: World,
+  res: ResourceType,
+  labelSelector: string | undefined,
+  signal: AbortSignal,
+  onList: () => void,
+  onEvent: (type: WatchEvent['type'], obj: KubeObject) => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    let rv: string;
+    try {
+      const list = await w.client.list(res, { namespace: w.namespace, ...(labelSelector === undefined ? {} : { labelSelector }) });
+      onList();
+      for (const item of list.items) onEvent('ADDED', item);
+      rv = list.resourceVersion;
+    } catch {
+      await sleep(1000);
+      continue;
+    }
+    for (;;) {
+      let lastRv = rv;
+      const ended = await w.client
+        .watch(res, { namespace: w.namespace, resourceVersion: rv, timeoutSeconds: 300, signal, ...(labelSelector === undefined ? {} : { labelSelector }) }, (e) => {
+          lastRv = e.object.metadata?.resourceVersion ?? lastRv;
+          if (e.type !== 'BOOKMARK') onEvent(e.type, e.object);
+        })
+        .then(() => true, () => false);
+      if (!ended || signal.aborted) break; // failed (410 and the like): list again
+      rv = lastRv;
+    }
+  }
 }
 
 /**
@@ -443,36 +522,11 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
     due.push(name);
     wake?.();
   };
-  let abort: AbortController | undefined;
-  const watchLoop = (async () => {
-    while (running) {
-      const list = await w.core.listNamespacedPod({ namespace: w.namespace, labelSelector: MANAGED, resourceVersion: '0' }).catch(() => undefined);
-      if (list === undefined) {
-        await sleep(1000);
-        continue;
-      }
-      list.items.forEach(consider);
-      await new Promise<void>((resolve) => {
-        new Watch(w.kc)
-          .watch(
-            `/api/v1/namespaces/${w.namespace}/pods`,
-            { labelSelector: MANAGED, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-            (phase, obj: V1Pod) => {
-              if (phase === 'ADDED' || phase === 'MODIFIED') consider(obj);
-              if (phase === 'DELETED') seen.delete(obj.metadata?.name ?? '');
-            },
-            () => resolve(),
-          )
-          .then(
-            (a) => {
-              abort = a;
-              if (!running) a.abort();
-            },
-            () => resolve(),
-          );
-      });
-    }
-  })();
+  const abort = new AbortController();
+  const watchLoop = listAndWatch(w, RESOURCES.pod, MANAGED, abort.signal, () => undefined, (type, obj) => {
+    if (type === 'ADDED' || type === 'MODIFIED') consider(obj as V1Pod);
+    if (type === 'DELETED') seen.delete(obj.metadata?.name ?? '');
+  });
   const patchLoop = (async () => {
     while (running) {
       if (due.length === 0) {
@@ -498,7 +552,7 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
     slow: () => undefined,
     async stop() {
       running = false;
-      abort?.abort();
+      abort.abort();
       wake?.();
       await Promise.all([watchLoop, patchLoop]);
     },
@@ -532,50 +586,21 @@ async function allAvailable(w: World, count: number, timeoutMs: number, t0: numb
       if (milestones[pct] === undefined && available.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
     }
   };
-  const path = `/apis/arcops.dev/v1alpha1/namespaces/${w.namespace}/arcdeployments`;
-  const end = Date.now() + timeoutMs;
-  while (available.size < count) {
-    if (Date.now() > end) throw new Error(`bench scale: timed out waiting for Available=True on ${count} ArcDeployments (${available.size})`);
-    const list = (await w.custom
-      .listNamespacedCustomObject({ group: 'arcops.dev', version: 'v1alpha1', namespace: w.namespace, plural: 'arcdeployments', resourceVersion: '0' })
-      .catch(() => undefined)) as { items: Arcd[]; metadata?: { resourceVersion?: string } } | undefined;
-    if (list === undefined) {
-      await sleep(1000);
-      continue;
-    }
-    available.clear();
-    list.items.forEach(note);
-    if (available.size >= count) break;
-    await new Promise<void>((resolve) => {
-      let abort: AbortController | undefined;
-      let done = false;
-      const finish = (): void => {
-        done = true;
-        clearTimeout(timer);
-        abort?.abort();
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, end - Date.now()));
-      new Watch(w.kc)
-        .watch(
-          path,
-          { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-          (phase, obj: Arcd) => {
-            if (phase === 'ADDED' || phase === 'MODIFIED') note(obj);
-            if (phase === 'DELETED') available.delete(obj.metadata?.name ?? '');
-            if (available.size >= count) finish();
-          },
-          () => finish(),
-        )
-        .then(
-          (a) => {
-            abort = a;
-            if (done) a.abort();
-          },
-          () => finish(),
-        );
-    });
-  }
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const loop = listAndWatch(w, RESOURCES.arcDeployment, undefined, abort.signal, () => available.clear(), (type, obj) => {
+    if (type === 'ADDED' || type === 'MODIFIED') note(obj);
+    if (type === 'DELETED') available.delete(obj.metadata?.name ?? '');
+    if (available.size >= count) done();
+  });
+  await Promise.race([finished, loop]);
+  clearTimeout(timer);
+  const timedOut = abort.signal.aborted;
+  abort.abort();
+  await loop;
+  if (timedOut && available.size < count) throw new Error(`bench scale: timed out waiting for Available=True on ${count} ArcDeployments (${available.size})`);
   return milestones;
 }
 
@@ -758,12 +783,14 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
     const m0 = await op.metrics();
     const r0 = op.requests();
     const alloc0 = await clusterIpAllocations(w);
+    const cpu0 = cpuSnapshot(op.pid);
     const t0 = performance.now();
     await applyAll(w, count, replicas, options.concurrency ?? 16);
     const tApplied = performance.now();
     const firstAvailable: FirstAvailable = new Map();
     const milestones = await allAvailable(w, count, 30 * 60_000, t0, firstAvailable);
     const tConverged = performance.now();
+    const cpu1 = cpuSnapshot(op.pid);
     const alloc1 = await clusterIpAllocations(w);
     const operatorLag = lagFigures(firstAvailable, standIn.readyTimes);
     standIn.slow();
@@ -794,6 +821,7 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
       applySeconds: (tApplied - t0) / 1000,
       ...(alloc0 === undefined || alloc1 === undefined ? {} : { clusterIpAllocations: { count: alloc1.count - alloc0.count, seconds: alloc1.seconds - alloc0.seconds } }),
       converging: usage(s.samples, t0, tConverged),
+      convergingCpu: cpuBetween(cpu0, cpu1, (tConverged - t0) / 1000),
       atRest: { ...usage(s.samples, tRest - atRestSeconds * 1000, tRest), seconds: atRestSeconds, quiet: quietUsage, heap },
       converge: {
         reconciles: metric(m1, 'arc_operator_reconcile_total') - metric(m0, 'arc_operator_reconcile_total'),
@@ -871,6 +899,11 @@ export function printScale(r: ScaleResult): void {
     `  the operator's own lag (enough pods Ready -> ArcDeployment Available, ${l.measured} of ${r.count}): p50 ${fmt(l.p50, 2)} s, p95 ${fmt(l.p95, 2)} s, max ${fmt(l.max, 2)} s (includes COALESCE_SECONDS 1)`,
   );
   console.log(`  converging: CPU avg ${fmt(r.converging.cpuAvgPct, 1)} % / max ${fmt(r.converging.cpuMaxPct, 1)} % of a core, RSS max ${fmt(r.converging.rssMaxMb, 0)} MB`);
+  const c = r.convergingCpu;
+  const cpuTotal = c.byProcess.reduce((sum, [, v]) => sum + v, 0);
+  console.log(
+    `  CPU while converging: ${c.byProcess.map(([k, v]) => `${k} ${fmt(v, 1)} s`).join(', ')}; ${fmt(cpuTotal, 1)} s in all; the machine's ${c.cores} cores ${fmt(c.machineBusyShare * 100, 0)} % busy`,
+  );
   console.log(`  converging: ${r.converge.reconciles} reconciles, ${r.converge.requests} API requests (${fmt(r.converge.requests / Math.max(1, r.converge.reconciles), 2)}/reconcile), ${r.converge.writes} writes`);
   const amortized = r.atRest.quiet.cpuAvgPct + (r.resync.cpuSeconds / 300) * 100;
   console.log(`  at rest (${r.atRest.seconds} s after convergence, RESYNC_SECONDS ${r.resyncSeconds}): CPU avg ${fmt(r.atRest.cpuAvgPct, 2)} % (max ${fmt(r.atRest.cpuMaxPct, 1)} %) including resyncs`);

@@ -112,7 +112,8 @@ export interface KubeClient {
   create<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, body: KubeObject): Promise<T>;
   /** PUT: fails with 409 when body.metadata.resourceVersion is not the current one. */
   replace<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: KubeObject): Promise<T>;
-  patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T>;
+  /** PATCH the object, or its status subresource. */
+  patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType, subresource?: 'status'): Promise<T>;
   /**
    * DELETE with preconditions: fails with 409 when the object is no longer that very one (uid)
    * or has changed since it was read (resourceVersion); 404 when it is gone.
@@ -416,8 +417,8 @@ export class HttpKubeClient implements KubeClient {
     return this.json<T>('PUT', resourcePath(res, namespace, name), body);
   }
 
-  patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType): Promise<T> {
-    return this.json<T>('PATCH', resourcePath(res, namespace, name), body, CONTENT_TYPES[type]);
+  patch<T extends KubeObject = KubeObject>(res: ResourceType, namespace: string, name: string, body: unknown, type: PatchType, subresource?: 'status'): Promise<T> {
+    return this.json<T>('PATCH', resourcePath(res, namespace, name, subresource), body, CONTENT_TYPES[type]);
   }
 
   async delete(res: ResourceType, namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void> {
