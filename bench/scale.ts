@@ -32,8 +32,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
+import pino from 'pino';
+import { Reflector } from '../operator/src/informers.ts';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
-import type { ResourceType, WatchEvent } from '../operator/src/kube.ts';
+import type { ResourceType } from '../operator/src/kube.ts';
+import { systemClock } from '../operator/src/queue.ts';
 import type { KubeObject } from '../operator/src/types.ts';
 import { ROOT, clusterDir, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
@@ -457,40 +460,22 @@ async function setPool(w: World, pod: string, status: 'True' | 'False'): Promise
 }
 
 /**
- * Lists, then watches, `res` in the bench's namespace and hands every object to `onObject` until
- * `stopped()` (re-listing after a watch ends or fails). `onList` runs before each list's items.
+ * The operator's own Reflector over `res` in the bench's namespace (list, then watch; it lists
+ * again after a watch fails), handing every change to `onChange`. Started; stop() ends it.
  */
-async function listAndWatch(
-  w: World,
-  res: ResourceType,
-  labelSelector: string | undefined,
-  signal: AbortSignal,
-  onList: () => void,
-  onEvent: (type: WatchEvent['type'], obj: KubeObject) => void,
-): Promise<void> {
-  while (!signal.aborted) {
-    let rv: string;
-    try {
-      const list = await w.client.list(res, { namespace: w.namespace, ...(labelSelector === undefined ? {} : { labelSelector }) });
-      onList();
-      for (const item of list.items) onEvent('ADDED', item);
-      rv = list.resourceVersion;
-    } catch {
-      await sleep(1000);
-      continue;
-    }
-    for (;;) {
-      let lastRv = rv;
-      const ended = await w.client
-        .watch(res, { namespace: w.namespace, resourceVersion: rv, timeoutSeconds: 300, signal, ...(labelSelector === undefined ? {} : { labelSelector }) }, (e) => {
-          lastRv = e.object.metadata?.resourceVersion ?? lastRv;
-          if (e.type !== 'BOOKMARK') onEvent(e.type, e.object);
-        })
-        .then(() => true, () => false);
-      if (!ended || signal.aborted) break; // failed (410 and the like): list again
-      rv = lastRv;
-    }
-  }
+function reflect(w: World, res: ResourceType, labelSelector: string | undefined, onChange: (deleted: boolean, obj: KubeObject) => void): Reflector {
+  const reflector = new Reflector({
+    client: w.client,
+    resource: res,
+    namespace: w.namespace,
+    ...(labelSelector === undefined ? {} : { labelSelector }),
+    clock: systemClock,
+    logger: pino({ level: 'warn' }),
+    watchTimeoutMs: 300_000,
+    onChange: (type, obj) => onChange(type === 'delete', obj),
+  });
+  reflector.start();
+  return reflector;
 }
 
 /**
@@ -522,10 +507,9 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
     due.push(name);
     wake?.();
   };
-  const abort = new AbortController();
-  const watchLoop = listAndWatch(w, RESOURCES.pod, MANAGED, abort.signal, () => undefined, (type, obj) => {
-    if (type === 'ADDED' || type === 'MODIFIED') consider(obj as V1Pod);
-    if (type === 'DELETED') seen.delete(obj.metadata?.name ?? '');
+  const pods = reflect(w, RESOURCES.pod, MANAGED, (deleted, obj) => {
+    if (deleted) seen.delete(obj.metadata?.name ?? '');
+    else consider(obj as V1Pod);
   });
   const patchLoop = (async () => {
     while (running) {
@@ -552,9 +536,8 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
     slow: () => undefined,
     async stop() {
       running = false;
-      abort.abort();
       wake?.();
-      await Promise.all([watchLoop, patchLoop]);
+      await Promise.all([pods.stop(), patchLoop]);
     },
   };
 }
@@ -586,21 +569,18 @@ async function allAvailable(w: World, count: number, timeoutMs: number, t0: numb
       if (milestones[pct] === undefined && available.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
     }
   };
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
-  const loop = listAndWatch(w, RESOURCES.arcDeployment, undefined, abort.signal, () => available.clear(), (type, obj) => {
-    if (type === 'ADDED' || type === 'MODIFIED') note(obj);
-    if (type === 'DELETED') available.delete(obj.metadata?.name ?? '');
+  const timer = setTimeout(() => done(), timeoutMs);
+  const arcds = reflect(w, RESOURCES.arcDeployment, undefined, (deleted, obj) => {
+    if (deleted) available.delete(obj.metadata?.name ?? '');
+    else note(obj);
     if (available.size >= count) done();
   });
-  await Promise.race([finished, loop]);
+  await finished;
   clearTimeout(timer);
-  const timedOut = abort.signal.aborted;
-  abort.abort();
-  await loop;
-  if (timedOut && available.size < count) throw new Error(`bench scale: timed out waiting for Available=True on ${count} ArcDeployments (${available.size})`);
+  await arcds.stop();
+  if (available.size < count) throw new Error(`bench scale: timed out waiting for Available=True on ${count} ArcDeployments (${available.size})`);
   return milestones;
 }
 
