@@ -286,14 +286,31 @@ export class HttpKubeClient implements KubeClient {
     const { url, options } = await this.requestOptions(method, path, headers);
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise<RawResponse>((resolve, reject) => {
+      // Node's https.Agent keeps the request that opened a keep-alive socket reachable for as
+      // long as the socket lives (its TLS session listener closes over the request's callback).
+      // Once settled, these callbacks must hold nothing: neither the promise (whose result is
+      // the body, megabytes for a page of a list) nor the chunks it was read from.
+      let pending: { resolve: typeof resolve; reject: typeof reject } | undefined = { resolve, reject };
+      let chunks: Buffer[] = [];
+      const fail = (err: Error): void => {
+        const p = pending;
+        pending = undefined;
+        chunks = [];
+        p?.reject(new KubeTransportError(`${method} ${path}: ${err.message}`, { cause: err }));
+      };
       const req = transport.request(url, options, (res) => {
-        const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (err) => reject(new KubeTransportError(`${method} ${path}: ${err.message}`, { cause: err })));
+        res.on('end', () => {
+          const p = pending;
+          pending = undefined;
+          const text = Buffer.concat(chunks).toString('utf8');
+          chunks = [];
+          p?.resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text });
+        });
+        res.on('error', fail);
       });
       req.setTimeout(this.requestTimeoutMs, () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs} ms`)));
-      req.on('error', (err) => reject(new KubeTransportError(`${method} ${path}: ${err.message}`, { cause: err })));
+      req.on('error', fail);
       req.end(body);
     });
   }

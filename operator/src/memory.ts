@@ -1,10 +1,10 @@
 // Hands memory back to the system after a busy period. V8 (Node 24) keeps the pages it frees in
 // a pool, resident, until a last-resort collection or a memory-pressure signal, neither of which
 // comes in a quiet pod: after 1000 ArcDeployments converged the operator held ~270 MB resident
-// with a ~110 MB heap, and stayed there. Once the operator has been idle for a while after real
-// work, and much of its anonymous memory is neither heap nor buffers (the pool, mostly), one
-// last-resort collection (`gc()`, exposed by the image's `--expose-gc`) releases the pool.
-// Without `--expose-gc` it does nothing.
+// with a ~110 MB heap, and stayed there; a new process filling its caches on such a cluster
+// reached ~350 MB and stayed there too. Once no reconcile has run for a while and anonymous
+// memory has grown well above where it last settled, one last-resort collection (`gc()`,
+// exposed by the image's `--expose-gc`) releases the pool. Without `--expose-gc` it does nothing.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Clock } from './queue.ts';
@@ -37,17 +37,15 @@ export interface MemoryTrimmerOptions {
   memory: () => MemoryFigures;
   clock: Clock;
   logger: Pick<Logger, 'info'>;
-  /** How long without a reconcile counts as idle (default 30 s). */
+  /** How long without a reconcile counts as idle (default 10 s). */
   idleMs?: number;
-  /** Reconciles since the last release that make it worth another (default 100). */
-  minReconciles?: number;
   /**
-   * Anonymous memory that is neither heap nor buffers above which a release is worth it (default
-   * 64 MB; measured at rest: ~50 MB right after a release, ~100 MB with the pool of 1000
-   * ArcDeployments' convergence in it).
+   * Growth of anonymous memory, over the lowest seen since the last release (or since start),
+   * that makes a release worth it (default 32 MB). Measured at 1000 ArcDeployments: a full
+   * resync adds 15-70 MB, filling the caches after a restart ~250 MB; a release costs ~0.2 s.
    */
-  minUnaccountedBytes?: number;
-  /** How often it looks (default 10 s). */
+  minGrowthBytes?: number;
+  /** How often it looks (default 5 s). */
   intervalMs?: number;
 }
 
@@ -56,7 +54,8 @@ export class MemoryTrimmer {
   private timer: unknown;
   private lastCount = 0;
   private lastChangeAt: number;
-  private countAtRelease = 0;
+  /** The lowest anonymous memory seen since the last release (or since start). */
+  private floor = Infinity;
   /** Releases done (for tests and debugging). */
   releases = 0;
 
@@ -67,7 +66,8 @@ export class MemoryTrimmer {
 
   start(): void {
     if (this.o.collect === undefined) return;
-    const every = this.o.intervalMs ?? 10_000;
+    this.floor = this.o.memory().anonymous;
+    const every = this.o.intervalMs ?? 5_000;
     const loop = (): void => {
       this.tick();
       this.timer = this.o.clock.setTimeout(loop, every);
@@ -79,7 +79,13 @@ export class MemoryTrimmer {
     this.o.clock.clearTimeout(this.timer);
   }
 
-  /** One look: releases when idle long enough after enough work, with enough memory outside the heap. */
+  /**
+   * One look: releases when no reconcile has run for a while and anonymous memory has grown well
+   * above the lowest it was since the last release. Whatever a release leaves (live caches, a
+   * fragmented malloc heap) is the new floor, so memory that cannot be given back is not
+   * collected for again and again; a standby, which never reconciles, is idle throughout and is
+   * trimmed after it fills its caches.
+   */
   tick(): void {
     const collect = this.o.collect;
     if (collect === undefined) return;
@@ -90,14 +96,14 @@ export class MemoryTrimmer {
       this.lastChangeAt = now;
       return;
     }
-    if (now - this.lastChangeAt < (this.o.idleMs ?? 30_000)) return;
-    if (count - this.countAtRelease < (this.o.minReconciles ?? 100)) return;
-    this.countAtRelease = count; // at most one look per busy period, whatever it finds
+    if (now - this.lastChangeAt < (this.o.idleMs ?? 10_000)) return;
     const before = this.o.memory();
-    if (before.anonymous - before.heapTotal - before.external < (this.o.minUnaccountedBytes ?? 64 * 1024 * 1024)) return;
+    this.floor = Math.min(this.floor, before.anonymous);
+    if (before.anonymous - this.floor < (this.o.minGrowthBytes ?? 32 * 1024 * 1024)) return;
     const started = performance.now();
     collect();
     const after = this.o.memory();
+    this.floor = after.anonymous;
     this.releases++;
     const mb = (n: number): number => Math.round(n / 1024 / 1024);
     this.o.logger.info(
