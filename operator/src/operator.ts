@@ -91,7 +91,9 @@ export class Operator {
       namespaces: config.watchNamespaces,
       watchTimeoutMs: config.watchTimeoutMs,
       onKey: (key, kind) => {
-        if (!this.acting) return;
+        // Until every cache is filled, what the lists add is passed over once, after (enqueueAll):
+        // coalesced, their pods and owned objects would make each ArcDeployment a second pass.
+        if (!this.acting || !this.informers.hasSynced) return;
         // A change of the ArcDeployment itself is reconciled at once. Its pods and owned objects
         // change in bursts (a rollout, a scheduling pass, the status writes of the Deployment
         // controller): a short delay folds each burst into one reconcile, in the refresh lane

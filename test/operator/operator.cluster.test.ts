@@ -192,6 +192,27 @@ describe('an ArcDeployment from deploy/samples', () => {
     expect(await counter(op.metrics, 'applyTotal', { result: 'unchanged' })).toBeGreaterThan(0);
   });
 
+  it('is passed over once by a new operator process (an upgrade, a failover), which writes nothing', async () => {
+    const key = `${ns.name}/${name}`;
+    const versions = async (): Promise<string[]> => [
+      (await apps().readNamespacedDeployment({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+      (await core().readNamespacedService({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+      (await arcd(name)).metadata.resourceVersion ?? '',
+    ];
+    const versionsBefore = await versions();
+    await op.stop();
+    // Without leader election it acts at once, while its lists are still coming in.
+    op = startOperator(ns.kc, ns.name, 'op-next', { LEADER_ELECTION: 'off' });
+    await eventually('the new operator to pass over it', () => op.operator.isActing && (op.operator.reconcileCounts.get(key) ?? 0) >= 1);
+    // Filling its caches, it saw every pod and owned object added: none of those may make a
+    // second pass once COALESCE_SECONDS (1) is over.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(op.operator.reconcileCounts.get(key)).toBe(1);
+    expect((await counter(op.metrics, 'applyTotal', { result: 'unchanged' })) > 0).toBe(true);
+    expect((await counter(op.metrics, 'applyTotal', { result: 'created' })) + (await counter(op.metrics, 'applyTotal', { result: 'updated' })) + (await counter(op.metrics, 'statusUpdatesTotal'))).toBe(0);
+    expect(await versions()).toEqual(versionsBefore);
+  });
+
   it('folds a burst of pod changes into one reconcile', async () => {
     const key = `${ns.name}/${name}`;
     const [pod] = await pods(name);
