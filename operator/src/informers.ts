@@ -381,6 +381,7 @@ function podInstanceKey(pod: KubeObject): string | undefined {
 /** Every Reflector the operator runs, and lookups into their caches. */
 export class Informers {
   private readonly reflectors = new Map<string, Map<string, Reflector>>();
+  private allSynced = false;
   private readonly allNamespaces: boolean;
 
   constructor(options: InformersOptions) {
@@ -430,8 +431,10 @@ export class Informers {
     await Promise.all([...this.reflectors.values()].flatMap((byNs) => [...byNs.values()].map((r) => r.stop())));
   }
 
+  /** Once every cache is filled; it stays so (a reflector never unfills). Asked on every event. */
   get hasSynced(): boolean {
-    return [...this.reflectors.values()].every((byNs) => [...byNs.values()].every((r) => r.hasSynced));
+    this.allSynced ||= [...this.reflectors.values()].every((byNs) => [...byNs.values()].every((r) => r.hasSynced));
+    return this.allSynced;
   }
 
   /** All reflectors (for watch statistics). */
