@@ -63,6 +63,12 @@ afterAll(async () => {
 
 describe('an ArcDeployment from deploy/samples', () => {
   const name = 'arc-basic';
+  /** The resourceVersions of what it owns and of itself: any write changes one. */
+  const versions = async (): Promise<string[]> => [
+    (await apps().readNamespacedDeployment({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+    (await core().readNamespacedService({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
+    (await arcd(name)).metadata.resourceVersion ?? '',
+  ];
 
   it('becomes a Deployment, Service, ServiceAccount, RoleBinding and PodDisruptionBudget it controls', async () => {
     await kubectl(['-n', ns.name, 'apply', '-f', join(repoRoot, 'deploy/samples/arc-tokens-secret.yaml'), '-f', join(repoRoot, 'deploy/samples/arcdeployment-basic.yaml')]);
@@ -175,11 +181,6 @@ describe('an ArcDeployment from deploy/samples', () => {
       (await counter(op.metrics, 'applyTotal', { result: 'created' })) +
       (await counter(op.metrics, 'applyTotal', { result: 'updated' })) +
       (await counter(op.metrics, 'statusUpdatesTotal'));
-    const versions = async (): Promise<string[]> => [
-      (await apps().readNamespacedDeployment({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
-      (await core().readNamespacedService({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
-      (await arcd(name)).metadata.resourceVersion ?? '',
-    ];
     const before = await writes();
     const versionsBefore = await versions();
     const reconciles = op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0;
@@ -194,11 +195,6 @@ describe('an ArcDeployment from deploy/samples', () => {
 
   it('is passed over once by a new operator process (an upgrade, a failover), which writes nothing', async () => {
     const key = `${ns.name}/${name}`;
-    const versions = async (): Promise<string[]> => [
-      (await apps().readNamespacedDeployment({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
-      (await core().readNamespacedService({ name, namespace: ns.name })).metadata?.resourceVersion ?? '',
-      (await arcd(name)).metadata.resourceVersion ?? '',
-    ];
     const versionsBefore = await versions();
     await op.stop();
     // Without leader election it acts at once, while its lists are still coming in.
