@@ -786,7 +786,6 @@ async function measureRestart(
     const rv1 = await resourceVersions(w);
     let changed = 0;
     for (const [k, v] of rv0) if (rv1.get(k) !== v) changed++;
-    const pass = usage(s.samples, t0, tPass);
     const after = usage(s.samples, t0, performance.now());
     return {
       op,
@@ -798,7 +797,7 @@ async function measureRestart(
         writeRequests: sumWhere(requests, (v) => WRITE_VERBS.has(v)),
         resourceVersionsChanged: changed,
         objectsChecked: rv0.size,
-        rssMaxMb: Math.max(pass.rssMaxMb, after.rssMaxMb),
+        rssMaxMb: after.rssMaxMb,
         rssAtRestMb: after.rssEndMb,
       },
     };
