@@ -7,7 +7,7 @@
 // a TypeScript file would load Node's type stripper into the operator, which the image never
 // does (it runs the compiled dist/), and its memory would count as the operator's.
 import { subscribe } from 'node:diagnostics_channel';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { setInterval } from 'node:timers';
 
 const file = process.env['ARC_SCALE_PROBE_FILE'];
@@ -35,7 +35,12 @@ if (file !== undefined) {
     const k = key(/** @type {{ request: import('node:http').ClientRequest }} */ (message).request);
     counts[k] = (counts[k] ?? 0) + 1;
   });
-  const flush = () => writeFileSync(file, JSON.stringify(counts));
+  // Written aside and renamed into place: the bench reads the file at any moment, and a read
+  // that met a write half done would see no requests at all.
+  const flush = () => {
+    writeFileSync(`${file}.tmp`, JSON.stringify(counts));
+    renameSync(`${file}.tmp`, file);
+  };
   setInterval(flush, 500).unref();
   process.once('exit', flush);
 }
