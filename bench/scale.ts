@@ -11,11 +11,15 @@
 // cluster-admin kubeconfig instead. Prints figures; asserts nothing.
 //
 //   node --conditions=arc-source bench/scale.ts [--count N] [--replicas R] [--at-rest S] [--no-unhealthy] [--kubeconfig]
-//        [--node-options "FLAGS"] [--heap-snapshot DIR]
+//        [--node-options "FLAGS"] [--heap-snapshot DIR] [--no-baseline]
 //
 // --node-options runs the operator with other V8 flags than the image's (to try one);
 // --heap-snapshot writes a heap snapshot of the operator at rest into DIR (for Chrome DevTools).
 //
+// 0. The baseline, Kubernetes alone (--no-baseline skips it): before the operator starts, the bench
+//    creates in a namespace of its own the objects the operator would create for the N
+//    ArcDeployments, and times them until every Deployment has the Ready pods an ArcDeployment
+//    needs to say Available; then it deletes that namespace and waits for it to be gone.
 // 1. N ArcDeployments of R replicas are applied; kwok runs the pods; the bench stands in for the
 //    sidecars (it patches every Running pod's arcops.dev/PoolHealthy True through pods/status, in
 //    batches, as test/operator/cluster-helpers.ts standInSidecars does) because kwok runs no
@@ -37,7 +41,8 @@ import { Reflector } from '../operator/src/informers.ts';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
 import type { ResourceType } from '../operator/src/kube.ts';
 import { systemClock } from '../operator/src/queue.ts';
-import type { KubeObject } from '../operator/src/types.ts';
+import { desiredObjects, resolveIntOrPercent, resolveSpec } from '../operator/src/plan.ts';
+import type { ArcDeployment, ArcDeploymentSpec, KubeObject } from '../operator/src/types.ts';
 import { ROOT, clusterDir, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
 const run = promisify(execFile);
@@ -64,6 +69,8 @@ export interface ScaleOptions {
   nodeOptions?: string;
   /** Write a heap snapshot of the operator at rest into this folder. */
   heapSnapshotDir?: string;
+  /** Measure Kubernetes alone on the same objects first (default true): the convergence baseline. */
+  baseline?: boolean;
 }
 
 export type Credentials = 'in-cluster' | 'kubeconfig';
@@ -110,7 +117,8 @@ export interface ScaleResult {
    * the first AT_REST_SETTLE_MS, by when the operator has handed back what converging left.
    */
   atRest: Usage & { seconds: number; quiet: Usage; heap: HeapFigures; late: { rssMaxMb: number; secondsAt256: number } };
-  converge: { reconciles: number; requests: number; writes: number };
+  /** `writesBy`: the write requests by verb and resource ("PATCH arcdeployments/status": n). */
+  converge: { reconciles: number; requests: number; writes: number; writesBy: Record<string, number> };
   resync: {
     reconciles: number;
     requests: Record<string, number>;
@@ -142,6 +150,21 @@ export interface ScaleResult {
   };
   eviction?: { seconds: number; afterUnhealthySeconds: number };
   standInPatches: number;
+  baseline?: Baseline;
+}
+
+/** Kubernetes alone on the same objects (measureBaseline), measured first in the same run. */
+export interface Baseline {
+  /** First create -> every Deployment with the Ready pods its ArcDeployment would need. */
+  seconds: number;
+  milestones: Milestones;
+  /** Objects created (every ArcDeployment's). */
+  objects: number;
+  minReady: number;
+  cpu: CpuFigures;
+  clusterIpAllocations?: { count: number; seconds: number };
+  /** Deleting the baseline's namespace, waited for before the operator starts. */
+  deleteSeconds: number;
 }
 
 // ---------- small helpers ----------
@@ -388,8 +411,10 @@ async function startOperator(w: World, resyncSeconds: number, credentials: Crede
     requests: () => {
       try {
         return JSON.parse(readFileSync(probeFile, 'utf8')) as Record<string, number>;
-      } catch {
-        return {};
+      } catch (err) {
+        // Not written yet (the probe writes twice a second, atomically): nothing sent so far.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+        throw err;
       }
     },
     async stop() {
@@ -433,7 +458,7 @@ interface CpuSnapshot {
 
 const CONTROL_PLANE = ['kube-apiserver', 'kube-controller-manager', 'etcd', 'kwok', 'kube-scheduler'] as const;
 
-function cpuSnapshot(operatorPid: number): CpuSnapshot {
+function cpuSnapshot(operatorPid?: number): CpuSnapshot {
   const byProcess = new Map<string, number>();
   for (const name of CONTROL_PLANE) {
     try {
@@ -442,10 +467,12 @@ function cpuSnapshot(operatorPid: number): CpuSnapshot {
       // not running from this state folder: left out
     }
   }
-  try {
-    byProcess.set('the operator', cpuSeconds(operatorPid));
-  } catch {
-    // gone
+  if (operatorPid !== undefined) {
+    try {
+      byProcess.set('the operator', cpuSeconds(operatorPid));
+    } catch {
+      // gone
+    }
   }
   const own = process.cpuUsage();
   byProcess.set('the bench', (own.user + own.system) / 1e6);
@@ -486,21 +513,20 @@ function arcdName(i: number): string {
   return `arc-${String(i).padStart(4, '0')}`;
 }
 
+function arcdSpec(replicas: number): ArcDeploymentSpec {
+  return {
+    replicas,
+    image: 'ghcr.io/arcops/arc-service:0.1.0',
+    sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
+    apiTokenSecretRef: { name: 'arc-tokens' },
+    remediation: { unhealthySeconds: UNHEALTHY_SECONDS },
+  };
+}
+
 async function applyAll(w: World, count: number, replicas: number, concurrency: number): Promise<void> {
   const names = Array.from({ length: count }, (_, i) => arcdName(i));
   await pooled(names, concurrency, (name) =>
-    w.client.create(RESOURCES.arcDeployment, w.namespace, {
-      apiVersion: 'arcops.dev/v1alpha1',
-      kind: 'ArcDeployment',
-      metadata: { name },
-      spec: {
-        replicas,
-        image: 'ghcr.io/arcops/arc-service:0.1.0',
-        sidecarImage: 'ghcr.io/arcops/arc-sidecar:0.1.0',
-        apiTokenSecretRef: { name: 'arc-tokens' },
-        remediation: { unhealthySeconds: UNHEALTHY_SECONDS },
-      },
-    }),
+    w.client.create(RESOURCES.arcDeployment, w.namespace, { apiVersion: 'arcops.dev/v1alpha1', kind: 'ArcDeployment', metadata: { name }, spec: arcdSpec(replicas) }),
   );
 }
 
@@ -707,6 +733,104 @@ const sumWhere = (c: Record<string, number>, pred: (verb: string) => boolean): n
 
 // ---------- phases ----------
 
+/** The operator's workers (operator/src/config.ts, WORKERS): ArcDeployments created at once. */
+const OPERATOR_WORKERS = 8;
+
+const RESOURCE_OF_KIND: Record<string, ResourceType> = {
+  ServiceAccount: RESOURCES.serviceAccount,
+  RoleBinding: RESOURCES.roleBinding,
+  PersistentVolumeClaim: RESOURCES.persistentVolumeClaim,
+  Service: RESOURCES.service,
+  PodDisruptionBudget: RESOURCES.podDisruptionBudget,
+  Deployment: RESOURCES.deployment,
+};
+
+/**
+ * Kubernetes alone, the baseline of the convergence figure: with no operator running and in a
+ * namespace of its own, the bench creates every object the operator would create for `count`
+ * ArcDeployments (operator/src/plan.ts desiredObjects, owner references left out: no
+ * ArcDeployment exists), all of one ArcDeployment's objects at once and OPERATOR_WORKERS
+ * ArcDeployments at a time, as plain creates. The stand-in sidecars patch the pods as in the
+ * operator's run. Done when every Deployment has as many Ready pods as its ArcDeployment needs
+ * to say Available (the operator's own rule). The namespace is then deleted, and the bench waits
+ * until it is gone so that the operator's run does not share the cores with the deletion.
+ */
+async function measureBaseline(w: World, count: number, replicas: number): Promise<Baseline> {
+  const namespace = `bench-scale-base-${randomBytes(3).toString('hex')}`;
+  await w.core.createNamespace({ body: { metadata: { name: namespace } } });
+  const bw: World = { ...w, namespace };
+  const spec = arcdSpec(replicas);
+  const resolved = resolveSpec(spec);
+  const minReady = Math.max(1, replicas - resolveIntOrPercent(resolved.remediation.maxUnavailable, replicas));
+  const standIn = standInSidecars(bw);
+  const ready = new Set<string>();
+  const milestones: Milestones = {};
+  let t0 = performance.now();
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const deployments = reflect(bw, RESOURCES.deployment, MANAGED, (deleted, obj) => {
+    const name = obj.metadata?.name ?? '';
+    const readyReplicas = (obj as { status?: { readyReplicas?: number } }).status?.readyReplicas ?? 0;
+    if (!deleted && readyReplicas >= minReady) ready.add(name);
+    else ready.delete(name);
+    for (const pct of [50, 90, 99] as const) {
+      if (milestones[pct] === undefined && ready.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
+    }
+    if (ready.size >= count) done();
+  });
+  try {
+    const alloc0 = await clusterIpAllocations(w);
+    const cpu0 = cpuSnapshot();
+    t0 = performance.now();
+    let objects = 0;
+    await pooled(
+      Array.from({ length: count }, (_, i) => arcdName(i)),
+      OPERATOR_WORKERS,
+      async (name) => {
+        const arcd: ArcDeployment = { apiVersion: 'arcops.dev/v1alpha1', kind: 'ArcDeployment', metadata: { name, namespace, uid: 'bench-baseline', generation: 1 }, spec };
+        const desired = desiredObjects(arcd);
+        objects += desired.length;
+        await Promise.all(
+          desired.map((o) => {
+            const { ownerReferences: _owner, ...metadata } = o.metadata;
+            const res = RESOURCE_OF_KIND[o.kind];
+            if (res === undefined) throw new Error(`bench scale: the baseline does not know how to create a ${o.kind}`);
+            return w.client.create(res, namespace, { ...o, metadata });
+          }),
+        );
+      },
+    );
+    const timer = setTimeout(() => done(), 30 * 60_000);
+    await finished;
+    clearTimeout(timer);
+    if (ready.size < count) throw new Error(`bench scale: the baseline timed out: ${ready.size} of ${count} Deployments with ${minReady} Ready pods`);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuSnapshot();
+    const alloc1 = await clusterIpAllocations(w);
+    return {
+      seconds,
+      milestones,
+      objects,
+      minReady,
+      cpu: cpuBetween(cpu0, cpu1, seconds),
+      ...(alloc0 === undefined || alloc1 === undefined ? {} : { clusterIpAllocations: { count: alloc1.count - alloc0.count, seconds: alloc1.seconds - alloc0.seconds } }),
+      deleteSeconds: await deleteNamespace(w, namespace),
+    };
+  } finally {
+    await deployments.stop();
+    await standIn.stop();
+    await w.core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  }
+}
+
+/** Deletes a namespace and waits until it is gone; the seconds that took. */
+async function deleteNamespace(w: World, name: string): Promise<number> {
+  const t0 = performance.now();
+  await w.core.deleteNamespace({ name });
+  await until(`the deletion of namespace ${name}`, async () => !(await w.core.listNamespace()).items.some((n) => n.metadata?.name === name), 20 * 60_000, 2000);
+  return (performance.now() - t0) / 1000;
+}
+
 async function measureResync(w: World, op: OperatorChild, count: number, resyncSeconds: number, idleCpuPct: number): Promise<ScaleResult['resync']> {
   // Wait for a quiet moment, then snapshot, then wait for the next periodic resync to finish.
   await until('an empty queue', async () => metric(await op.metrics(), 'arc_operator_queue_depth') === 0, 60_000, 200);
@@ -860,6 +984,10 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
   const credentials = options.credentials ?? 'in-cluster';
   const nodeOptions = options.nodeOptions ?? imageNodeOptions();
   const w = await world(count * replicas);
+  const baseline = options.baseline === false ? undefined : await measureBaseline(w, count, replicas).catch(async (err: unknown) => {
+    await cleanUp(w);
+    throw err;
+  });
   let op = await startOperator(w, resyncSeconds, credentials, nodeOptions, options.heapSnapshotDir).catch(async (err: unknown) => {
     await cleanUp(w);
     throw err;
@@ -925,11 +1053,13 @@ export async function benchScale(options: ScaleOptions = {}): Promise<ScaleResul
         reconciles: metric(m1, 'arc_operator_reconcile_total') - metric(m0, 'arc_operator_reconcile_total'),
         requests: sumWhere(convergeRequests, (v) => v !== 'WATCH'),
         writes: sumWhere(convergeRequests, (v) => WRITE_VERBS.has(v)),
+        writesBy: Object.fromEntries(Object.entries(convergeRequests).filter(([k]) => WRITE_VERBS.has(k.split(' ')[0] ?? ''))),
       },
       resync,
       restart,
       ...(eviction === undefined ? {} : { eviction }),
       standInPatches: standIn.patches(),
+      ...(baseline === undefined ? {} : { baseline }),
     };
   } finally {
     s.stop();
@@ -985,6 +1115,19 @@ export function printScale(r: ScaleResult): void {
   console.log(`  operator: ${r.credentials} credentials, NODE_OPTIONS=${r.nodeOptions || '(none)'} (${whose}), WORKERS and the rest at their defaults`);
   console.log(`  sidecars: stood in for by the bench (PoolHealthy=True patched through pods/status, ${r.standInPatches} patches, 16 at a time); kwok runs no containers`);
   console.log(`  first apply -> all Available=True   ${fmt(r.convergeSeconds, 1)} s (creates took ${fmt(r.applySeconds, 1)} s)   target < 300 s: ${mark(r.convergeSeconds < 300)}`);
+  const b = r.baseline;
+  if (b !== undefined) {
+    const bm = b.milestones;
+    const ba = b.clusterIpAllocations;
+    console.log(
+      `  baseline, Kubernetes alone (measured first, no operator running: the bench created the same ${b.objects} objects, ${OPERATOR_WORKERS} ArcDeployments' at a time): every Deployment with ${b.minReady} Ready pods ${fmt(b.seconds, 1)} s (half ${fmt(bm[50] ?? NaN, 1)} s, 90 % ${fmt(bm[90] ?? NaN, 1)} s)` +
+        (ba === undefined ? '' : `; cluster IP allocations ${ba.count}, ${fmt(ba.count === 0 ? NaN : (ba.seconds / ba.count) * 1000, 0)} ms each`) +
+        `; its namespace deleted in ${fmt(b.deleteSeconds, 0)} s`,
+    );
+    const bc = b.cpu;
+    console.log(`  baseline CPU: ${bc.byProcess.map(([k, v]) => `${k} ${fmt(v, 1)} s`).join(', ')}; the machine's ${bc.cores} cores ${fmt(bc.machineBusyShare * 100, 0)} % busy`);
+    console.log(`  convergence, the operator / Kubernetes alone: ${fmt(r.convergeSeconds / b.seconds, 2)}`);
+  }
   const m = r.milestones;
   console.log(`  Available: half at ${fmt(m[50] ?? NaN, 1)} s, 90 % at ${fmt(m[90] ?? NaN, 1)} s, 99 % at ${fmt(m[99] ?? NaN, 1)} s`);
   const a = r.clusterIpAllocations;
@@ -1003,7 +1146,7 @@ export function printScale(r: ScaleResult): void {
   console.log(
     `  CPU while converging: ${c.byProcess.map(([k, v]) => `${k} ${fmt(v, 1)} s`).join(', ')}; ${fmt(cpuTotal, 1)} s in all; the machine's ${c.cores} cores ${fmt(c.machineBusyShare * 100, 0)} % busy`,
   );
-  console.log(`  converging: ${r.converge.reconciles} reconciles, ${r.converge.requests} API requests (${fmt(r.converge.requests / Math.max(1, r.converge.reconciles), 2)}/reconcile), ${r.converge.writes} writes`);
+  console.log(`  converging: ${r.converge.reconciles} reconciles, ${r.converge.requests} API requests (${fmt(r.converge.requests / Math.max(1, r.converge.reconciles), 2)}/reconcile), ${r.converge.writes} writes: ${JSON.stringify(r.converge.writesBy)}`);
   const amortized = r.atRest.quiet.cpuAvgPct + (r.resync.cpuSeconds / 300) * 100;
   console.log(`  at rest (${r.atRest.seconds} s after convergence, RESYNC_SECONDS ${r.resyncSeconds}): CPU avg ${fmt(r.atRest.cpuAvgPct, 2)} % (max ${fmt(r.atRest.cpuMaxPct, 1)} %) including resyncs`);
   console.log(`  at rest between resyncs: CPU avg ${fmt(r.atRest.quiet.cpuAvgPct, 2)} %; a full resync costs ${fmt(r.resync.cpuSeconds, 2)} CPU s (with the garbage collections of the next 40 s, less idle); at the default RESYNC_SECONDS 300: ${fmt(amortized, 2)} %   target < 2 %: ${Number.isFinite(amortized) ? mark(amortized < 2) : 'no idle second sampled: try a longer --at-rest'}`);
@@ -1049,7 +1192,7 @@ function argValue(name: string): string | undefined {
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
   const num = (name: string): number | undefined => (argValue(name) === undefined ? undefined : Number(argValue(name)));
-  const opts: ScaleOptions = { unhealthy: !process.argv.includes('--no-unhealthy'), credentials: process.argv.includes('--kubeconfig') ? 'kubeconfig' : 'in-cluster' };
+  const opts: ScaleOptions = { unhealthy: !process.argv.includes('--no-unhealthy'), baseline: !process.argv.includes('--no-baseline'), credentials: process.argv.includes('--kubeconfig') ? 'kubeconfig' : 'in-cluster' };
   const count = num('--count');
   const replicas = num('--replicas');
   const atRest = num('--at-rest');
