@@ -68,6 +68,13 @@ describe('the ArcDeployment CRD refuses what cannot work, and says why', () => {
     ['a probe outlasts its interval', (s) => ({ ...s, probe: { intervalSeconds: 5, timeoutSeconds: 10 } }), 'probe.timeoutSeconds must be lower than probe.intervalSeconds'],
     ['the oldest-wait check could never fire', (s) => ({ ...s, probe: { oldestWaitMaxSeconds: 6 }, pool: { waitTimeoutSeconds: 5 } }), 'probe.oldestWaitMaxSeconds must be lower than pool.waitTimeoutSeconds'],
     ['the canary gives up before the pool does', (s) => ({ ...s, probe: { canaryTimeoutSeconds: 3 } }), 'probe.canaryTimeoutSeconds must be greater than pool.waitTimeoutSeconds'],
+    ['the canary gives up with the pool', (s) => ({ ...s, probe: { canaryTimeoutSeconds: 5 }, pool: { waitTimeoutSeconds: 5 } }), 'probe.canaryTimeoutSeconds must be greater than pool.waitTimeoutSeconds'],
+    ['the oldest-wait check fires with the pool', (s) => ({ ...s, probe: { oldestWaitMaxSeconds: 5.5 }, pool: { waitTimeoutSeconds: 5.5 } }), 'probe.oldestWaitMaxSeconds must be lower than pool.waitTimeoutSeconds'],
+    ['maxUnavailable is every pod of two', (s) => ({ ...s, replicas: 2, remediation: { maxUnavailable: 2 } }), 'remediation.maxUnavailable must be lower than replicas'],
+    ['exhaustion is judged within one probe', (s) => ({ ...s, probe: { intervalSeconds: 10, exhaustedSeconds: 5 } }), 'probe.exhaustedSeconds must be at least probe.intervalSeconds'],
+    ['lost capacity is judged within one probe', (s) => ({ ...s, probe: { intervalSeconds: 10, capacityLostSeconds: 5 } }), 'probe.capacityLostSeconds must be at least probe.intervalSeconds'],
+    ['unreachability is judged within one probe', (s) => ({ ...s, probe: { intervalSeconds: 10, unreachableSeconds: 5 } }), 'probe.unreachableSeconds must be at least probe.intervalSeconds'],
+    ['the pending-timeouts window is shorter than a probe', (s) => ({ ...s, probe: { intervalSeconds: 10, pendingTimeoutsWindowSeconds: 5 } }), 'probe.pendingTimeoutsWindowSeconds must be at least probe.intervalSeconds'],
     ['a request exceeds its limit', (s) => ({ ...s, resources: { service: { requests: { memory: '4Gi' }, limits: { memory: '2Gi' } } } }), 'a resource request must not exceed its limit'],
     ['a resource is not a quantity', (s) => ({ ...s, resources: { sidecar: { limits: { memory: 'lots' } } } }), 'resource limits must be quantities such as 500m, 2, 512Mi or 1Gi'],
     ['podLabels hijack the selector', (s) => ({ ...s, podLabels: { 'app.kubernetes.io/instance': 'other' } }), 'podLabels must not set app.kubernetes.io/name, app.kubernetes.io/instance or app.kubernetes.io/managed-by'],
@@ -118,6 +125,20 @@ describe('what the CRD accepts', () => {
       remediation: { mode: 'Auto', maxUnavailable: 1, unhealthySeconds: 30, stormThreshold: '50%' },
       resources: { service: { requests: { cpu: '250m', memory: '512Mi' } } },
     });
+  });
+
+  it('takes every cross-field rule at its bound', async () => {
+    // One below, equal to or one step past what each rule of spec and probe refuses.
+    await create('bounds-a', {
+      ...valid(),
+      replicas: 1,
+      remediation: { maxUnavailable: 1, unhealthySeconds: 5 },
+      probe: { intervalSeconds: 5, timeoutSeconds: 4, exhaustedSeconds: 5, capacityLostSeconds: 5, unreachableSeconds: 5, pendingTimeoutsWindowSeconds: 5, oldestWaitMaxSeconds: 5.49, canaryTimeoutSeconds: 6 },
+      pool: { waitTimeoutSeconds: 5.5 },
+    });
+    await create('bounds-b', { ...valid(), replicas: 2, remediation: { maxUnavailable: '50%' } });
+    await create('bounds-c', { ...valid(), replicas: 3, remediation: { maxUnavailable: 2 } });
+    await create('bounds-d', { ...valid(), replicas: 0, remediation: { maxUnavailable: 5 } });
   });
 
   it('takes the samples under deploy/samples as they are', async () => {
