@@ -1,5 +1,5 @@
-// npm run bench [-- --quick] [-- --only=query,pool,memory,sidecar,sidecar-cluster,remediation,scale] [-- --scale-count=1000]
-// `sidecar-cluster`, `remediation` and `scale` need the local control plane (they start it) and
+// npm run bench [-- --quick] [-- --only=query,pool,memory,sidecar,sidecar-cluster,remediation,scale,status-write] [-- --scale-count=1000]
+// `sidecar-cluster`, `remediation`, `scale` and `status-write` need the local control plane (they start it) and
 // are not in the default set; `scale` applies 100 ArcDeployments of 3 replicas unless --scale-count says more.
 // Prints figures and ratios against baselines measured in the same run. Never a test.
 import { benchMemory, printMemory } from './memory.ts';
@@ -10,6 +10,7 @@ import { benchRemediation, printRemediation } from './remediation.ts';
 import { benchScale, printScale } from './scale.ts';
 import { benchSidecar, printSidecar } from './sidecar.ts';
 import { benchSidecarInCluster, printSidecarInCluster } from './sidecar-cluster.ts';
+import { benchStatusWrite, printStatusWrite } from './status-write.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -26,6 +27,7 @@ if (only.has('memory')) printMemory(await benchMemory());
 if (only.has('sidecar')) printSidecar(await benchSidecar(quick ? { sampleSeconds: 20, loadSeconds: 2, rounds: 4, podModeSeconds: 10 } : {}));
 if (only.has('sidecar-cluster')) printSidecarInCluster(await benchSidecarInCluster({ seconds: quick ? 20 : 60 }));
 if (only.has('remediation')) printRemediation(await benchRemediation({ trials: 20, defaultsTrials: quick ? 0 : 1 }));
+if (only.has('status-write')) printStatusWrite(await benchStatusWrite(quick ? { seconds: 10, rounds: 2 } : {}));
 if (only.has('scale')) {
   const count = Number(args.find((a) => a.startsWith('--scale-count='))?.slice('--scale-count='.length) ?? 100);
   printScale(await benchScale({ count }));
