@@ -43,7 +43,7 @@ import type { ResourceType } from '../operator/src/kube.ts';
 import { systemClock } from '../operator/src/queue.ts';
 import { desiredObjects, resolveIntOrPercent, resolveSpec } from '../operator/src/plan.ts';
 import type { ArcDeployment, ArcDeploymentSpec, KubeObject } from '../operator/src/types.ts';
-import { ROOT, clusterDir, cpuSeconds, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
+import { ROOT, clusterDir, cpuSeconds, deleteNamespace, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
 const run = promisify(execFile);
 const POOL = 'arcops.dev/PoolHealthy';
@@ -820,14 +820,6 @@ async function measureBaseline(w: World, count: number, replicas: number): Promi
     await standIn.stop();
     await w.core.deleteNamespace({ name: namespace }).catch(() => undefined);
   }
-}
-
-/** Deletes a namespace (already being deleted is fine) and waits until it is gone; the seconds that took. */
-async function deleteNamespace(core: CoreV1Api, name: string): Promise<number> {
-  const t0 = performance.now();
-  await core.deleteNamespace({ name }).catch(() => undefined);
-  await until(`the deletion of namespace ${name}`, async () => !(await core.listNamespace()).items.some((n) => n.metadata?.name === name), 20 * 60_000, 2000);
-  return (performance.now() - t0) / 1000;
 }
 
 async function measureResync(w: World, op: OperatorChild, count: number, resyncSeconds: number, idleCpuPct: number): Promise<ScaleResult['resync']> {

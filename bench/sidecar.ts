@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { BENCH_TOKEN, type Child, cpuSeconds, fmt, freePort, load, type LoadResult, ROOT, startChild, startService } from './support.ts';
+import { BENCH_TOKEN, type Child, cpuSeconds, fmt, freePort, load, type LoadResult, median, ROOT, startChild, startService } from './support.ts';
 
 export interface SidecarBenchOptions {
   /** How long to sample the sidecar's RSS and CPU (default 60 s). */
@@ -149,11 +149,6 @@ function average(xs: LoadResult[]): LoadResult {
     errors: xs.reduce((s, x) => s + x.errors, 0),
     non2xx: xs.reduce((s, x) => s + x.non2xx, 0),
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** Alternating runs with the sidecar stopped (SIGSTOP) and running (ABBA order). */

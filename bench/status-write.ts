@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
-import { ROOT, clusterDir, cpuSeconds, fmt, until } from './support.ts';
+import { ROOT, clusterDir, cpuSeconds, deleteNamespace, fmt, median } from './support.ts';
 
 const run = promisify(execFile);
 const CRD = join(ROOT, 'crds/arcops.dev_arcdeployments.yaml');
@@ -49,11 +49,6 @@ function applyCrd(kubectl: string, kubeconfig: string, manifest: string): void {
   const r = spawnSync(kubectl, ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '--field-manager=arc-bench', '-f', '-'], { input: manifest, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench status-write: kubectl apply of the CRD failed: ${r.stderr}`);
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-};
 
 function status(i: number, name: string): Record<string, unknown> {
   const ready = i % 4;
@@ -103,8 +98,7 @@ async function round(client: HttpKubeClient, core: CoreV1Api, apiServerPid: numb
     const elapsed = (performance.now() - t0) / 1000;
     return { ms: ((cpuSeconds(apiServerPid) - cpu0) / writes) * 1000, rate: writes / elapsed };
   } finally {
-    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
-    await until(`the deletion of namespace ${namespace}`, async () => !(await core.listNamespace()).items.some((n) => n.metadata?.name === namespace), 120_000, 500);
+    await deleteNamespace(core, namespace, 500);
   }
 }
 

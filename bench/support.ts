@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import autocannon from 'autocannon';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -168,4 +169,18 @@ export async function until(what: string, probe: () => Promise<boolean> | boolea
 /** The local control plane's state folder (hack/cluster/up.sh: ARC_CLUSTER_DIR, else .cluster). */
 export function clusterDir(): string {
   return process.env['ARC_CLUSTER_DIR'] ?? join(ROOT, '.cluster');
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Deletes a namespace (already being deleted is fine) and waits until it is gone; the seconds that took. */
+export async function deleteNamespace(core: Pick<CoreV1Api, 'deleteNamespace' | 'listNamespace'>, name: string, intervalMs = 2000): Promise<number> {
+  const t0 = performance.now();
+  await core.deleteNamespace({ name }).catch(() => undefined);
+  await until(`the deletion of namespace ${name}`, async () => !(await core.listNamespace()).items.some((n) => n.metadata?.name === name), 20 * 60_000, intervalMs);
+  return (performance.now() - t0) / 1000;
 }
