@@ -625,6 +625,13 @@ function standInSidecars(w: World): { patches(): number; slow(): void; stop(): P
 /** When (seconds after t0) half, 90 % and 99 % of the ArcDeployments were first seen Available. */
 export type Milestones = Partial<Record<50 | 90 | 99, number>>;
 
+/** Records the first time `done` of `count` reached half, 90 % and 99 %. */
+function noteMilestones(milestones: Milestones, done: number, count: number, t0: number): void {
+  for (const pct of [50, 90, 99] as const) {
+    if (milestones[pct] === undefined && done >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
+  }
+}
+
 /** When each ArcDeployment was first seen Available, and how many ready pods that needed. */
 export type FirstAvailable = Map<string, { t: number; minReady: number }>;
 
@@ -641,9 +648,7 @@ async function allAvailable(w: World, count: number, timeoutMs: number, t0: numb
       const needed = /at least (\d+) needed/.exec(cond.message ?? '');
       if (!firstAvailable.has(name)) firstAvailable.set(name, { t: performance.now(), minReady: needed === null ? NaN : Number(needed[1]) });
     } else available.delete(name);
-    for (const pct of [50, 90, 99] as const) {
-      if (milestones[pct] === undefined && available.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
-    }
+    noteMilestones(milestones, available.size, count, t0);
   };
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
@@ -772,9 +777,7 @@ async function measureBaseline(w: World, count: number, replicas: number): Promi
     const readyReplicas = (obj as { status?: { readyReplicas?: number } }).status?.readyReplicas ?? 0;
     if (!deleted && readyReplicas >= minReady) ready.add(name);
     else ready.delete(name);
-    for (const pct of [50, 90, 99] as const) {
-      if (milestones[pct] === undefined && ready.size >= Math.ceil((count * pct) / 100)) milestones[pct] = (performance.now() - t0) / 1000;
-    }
+    noteMilestones(milestones, ready.size, count, t0);
     if (ready.size >= count) done();
   });
   try {
