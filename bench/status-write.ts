@@ -7,11 +7,10 @@
 //
 // In each round, for the CRD as shipped (crds/) and then for the same CRD with every
 // x-kubernetes-validations rule taken out (the baseline: what the rules cost is the difference),
-// 4 writers write the status of 4 ArcDeployments of a fresh namespace for S seconds, as the
-// operator's Executor.writeStatus does (server-side apply through the status subresource, field
-// manager arc-operator, force), every write changing a counter and a condition, as the
-// operator's do. API server CPU is read from /proc before and after. The shipped CRD is applied
-// again at the end.
+// 4 writers write the status of 4 ArcDeployments of a fresh namespace for S seconds the way
+// Executor.writeStatus does (server-side apply through the status subresource, field manager
+// arc-operator, force), each write changing a counter and a condition. API server CPU is read
+// from /proc before and after. The shipped CRD is applied again at the end.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -80,8 +79,8 @@ async function round(client: HttpKubeClient, core: CoreV1Api, apiServerPid: numb
     const names = Array.from({ length: WRITERS }, (_, i) => `arc-${i}`);
     for (const name of names) {
       await client.create(RESOURCES.arcDeployment, namespace, {
-        apiVersion: 'arcops.dev/v1alpha1',
-        kind: 'ArcDeployment',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name },
         spec: { replicas: 3, image: 'registry.example.com/arc/service:1.0', sidecarImage: 'registry.example.com/arc/sidecar:1.0', apiTokenSecretRef: { name: 'arc-tokens' } },
       });
