@@ -61,11 +61,12 @@ export function clientGoneError(): ArcError {
   return new ArcError('ARC_ERR_CLIENT_GONE', 499, 'The client closed the request');
 }
 
-export function readOnlyError(statementType: string): ArcError {
+/** `what`: the statement refused, as a noun phrase ("DROP", "EXPLAIN of INSERT"). */
+export function readOnlyError(what: string, hint?: string): ArcError {
   return new ArcError(
     'ARC_ERR_READ_ONLY',
     403,
-    `Statement type ${statementType} is not allowed: the query endpoint is read-only (SELECT and EXPLAIN only)`,
+    `${what} is not allowed: the query API is read-only (one SELECT, or EXPLAIN of one SELECT)${hint === undefined ? '' : `; ${hint}`}`,
   );
 }
 

@@ -1,4 +1,5 @@
 import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
+import { factsOf, type StatementFacts } from './sql-facts.ts';
 
 /** The relations the database held at start (lower case). The read-only endpoint cannot add any. */
 export interface Catalog {
@@ -7,7 +8,7 @@ export interface Catalog {
 }
 
 /** Table references whose binding reads files, settings or data at prepare time. */
-const BOUND_AT_PREPARE = new Set(['TABLE_FUNCTION', 'SHOW_REF', 'PIVOT', 'COLUMN_DATA', 'DELIM_GET']);
+const BOUND_AT_PREPARE = ['TABLE_FUNCTION', 'SHOW_REF', 'PIVOT', 'COLUMN_DATA', 'DELIM_GET'];
 
 /**
  * Whether a statement's plan may be prepared once and run again, judged from DuckDB's own parse
@@ -27,33 +28,17 @@ export function isReusablePlan(serialized: string, catalog: Catalog): boolean {
   }
   const root = parsed as { error?: boolean; statements?: unknown[] };
   if (root.error !== false || !Array.isArray(root.statements) || root.statements.length !== 1) return false;
-  const ctes = new Set<string>();
-  const tableRefs: Array<Record<string, unknown>> = [];
-  const stack: unknown[] = [root.statements];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (Array.isArray(node)) {
-      for (const x of node) stack.push(x);
-      continue;
-    }
-    if (node === null || typeof node !== 'object') continue;
-    const obj = node as Record<string, unknown>;
-    if (typeof obj.type === 'string') {
-      if (BOUND_AT_PREPARE.has(obj.type)) return false;
-      if (obj.type === 'BASE_TABLE') tableRefs.push(obj);
-    }
-    const cteMap = obj.cte_map as { map?: Array<{ key?: unknown }> } | undefined;
-    if (cteMap !== undefined && Array.isArray(cteMap.map)) {
-      for (const e of cteMap.map) if (typeof e.key === 'string') ctes.add(e.key.toLowerCase());
-    }
-    for (const v of Object.values(obj)) if (v !== null && typeof v === 'object') stack.push(v);
-  }
-  return tableRefs.every((ref) => {
-    if (ref.catalog_name !== '' || (ref.schema_name !== '' && ref.schema_name !== 'main')) return false;
-    if (typeof ref.table_name !== 'string') return false;
-    const name = ref.table_name.toLowerCase();
+  return isReusableStatement(factsOf(root.statements[0]), catalog);
+}
+
+/** isReusablePlan for a statement already walked. */
+export function isReusableStatement(facts: StatementFacts, catalog: Catalog): boolean {
+  if (BOUND_AT_PREPARE.some((t) => facts.refTypes.has(t))) return false;
+  return facts.relations.every((ref) => {
+    if (ref.catalog !== '' || (ref.schema !== '' && ref.schema !== 'main')) return false;
+    const name = ref.name.toLowerCase();
     if (catalog.tables.has(name)) return true;
-    return ref.schema_name === '' && ctes.has(name) && !catalog.views.has(name);
+    return ref.schema === '' && facts.ctes.has(name) && !catalog.views.has(name);
   });
 }
 

@@ -12,8 +12,10 @@ import {
   sqlError,
 } from './errors.ts';
 import type { DuckDBConnectionPool, Lease, ReleaseAction } from './pool.ts';
-import { type Catalog, isReusablePlan, type PlanCache } from './plan-cache.ts';
-import { isAllowedStatement, type StatementInfo, StatementTypeCache, statementTypeName } from './sandbox.ts';
+import { judgeSql, type Judgement } from './guard.ts';
+import type { Catalog, PlanCache } from './plan-cache.ts';
+import { isAllowedStatement, JudgementCache, statementTypeName } from './sandbox.ts';
+import type { SqlPolicy } from './sql-policy.ts';
 import { chunkRows, csvLine, csvRows, rowsJsonFragment } from './serialize.ts';
 import type { Priority } from './wait-queue.ts';
 
@@ -48,6 +50,8 @@ export interface QueryCounters {
 export interface QueryServiceOptions {
   queryTimeoutMs: number;
   largeResultRows: number;
+  /** What the read-only guard lets statements call and read (SqlPolicy.load of the instance). */
+  policy: SqlPolicy;
   now?: () => number;
   /**
    * Prepared plans to reuse for statements that read only the database's tables, and the
@@ -86,7 +90,7 @@ export class QueryService {
     largeResultRecreations: 0,
     totalExecutionMs: 0,
   };
-  private readonly types = new StatementTypeCache();
+  private readonly judged = new JudgementCache();
   private readonly now: () => number;
   /** Interrupt functions of the queries running now. */
   private readonly running = new Set<(why: 'shutdown') => void>();
@@ -129,8 +133,8 @@ export class QueryService {
   }
 
   private async runInner(req: QueryRequest, signal: AbortSignal | undefined): Promise<QueryResult> {
-    const known = this.types.get(req.sql);
-    if (known !== undefined && !isAllowedStatement(known.type)) throw readOnlyError(statementTypeName(known.type));
+    const known = this.judged.get(req.sql);
+    if (known !== undefined && !known.ok) throw known.error;
     let lease: Lease<DuckDBConnection>;
     try {
       lease = await this.pool.acquire(req.priority, signal);
@@ -144,7 +148,7 @@ export class QueryService {
   private async execute(
     lease: Lease<DuckDBConnection>,
     req: QueryRequest,
-    known: StatementInfo | undefined,
+    known: Judgement | undefined,
     signal: AbortSignal | undefined,
   ): Promise<QueryResult> {
     const conn = lease.connection;
@@ -212,41 +216,30 @@ export class QueryService {
   }
 
   /**
-   * Starts the statement. New SQL is parsed first (one statement, allowed type); SQL seen before
-   * runs from a reused prepared plan when it reads only the database's tables, else from its text.
+   * Starts the statement. New SQL is judged by the guard first (guard.ts), then parsed and
+   * prepared (one statement, allowed type); SQL seen before runs from a reused prepared plan
+   * when it reads only the database's tables, else from its text.
    */
-  private async start(conn: DuckDBConnection, sql: string, known: StatementInfo | undefined, streaming: boolean): Promise<DuckDBResult> {
-    const plans = this.options.plans;
-    if (known !== undefined && plans !== undefined && plans.cache.enabled) {
-      // Judged on the second sighting, so SQL that never repeats costs no extra parse.
-      known.reusable ??= await this.judgeReuse(conn, sql, plans.catalog);
-      if (known.reusable === true) return this.runPlan(conn, sql, plans.cache, streaming);
+  private async start(conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean): Promise<DuckDBResult> {
+    if (known === undefined) {
+      const judgement = await judgeSql(conn, sql, this.options.policy, this.options.plans?.catalog ?? NO_CATALOG);
+      this.judged.set(sql, judgement);
+      if (!judgement.ok) throw judgement.error;
+    } else if (known.ok) {
+      const plans = this.options.plans;
+      if (known.reusable && plans !== undefined && plans.cache.enabled) return this.runPlan(conn, sql, plans.cache, streaming);
+      if (!streaming) return conn.run(sql);
     }
-    if (known !== undefined && !streaming) return conn.run(sql);
     const extracted = await conn.extractStatements(sql);
-    if (extracted.count === 0) throw badRequestError('The SQL text holds no statement');
-    if (extracted.count > 1) throw badRequestError(`Send one statement per request (got ${extracted.count})`);
+    if (extracted.count !== 1) throw badRequestError(`Send one statement per request (got ${extracted.count})`);
     const prepared = await extracted.prepare(0);
     try {
       const type = prepared.statementType;
-      this.types.set(sql, type);
       if (!isAllowedStatement(type)) throw readOnlyError(statementTypeName(type));
       if (prepared.parameterCount > 0) throw badRequestError('Parameters ($1, ?) are not supported: inline the values');
       return await prepared.stream();
     } finally {
       prepared.destroySync();
-    }
-  }
-
-  /** undefined when DuckDB could not say (an interrupt, say): judged again next time. */
-  private async judgeReuse(conn: DuckDBConnection, sql: string, catalog: Catalog): Promise<boolean | undefined> {
-    try {
-      // json_serialize_sql takes a constant, not a parameter.
-      const reader = await conn.runAndReadAll(`SELECT json_serialize_sql('${sql.replaceAll("'", "''")}')`);
-      const serialized = reader.getRows()[0]?.[0];
-      return typeof serialized === 'string' && isReusablePlan(serialized, catalog);
-    } catch {
-      return undefined;
     }
   }
 
@@ -311,6 +304,8 @@ export class QueryService {
     return this.running.size;
   }
 }
+
+const NO_CATALOG: Catalog = { tables: new Set(), views: new Set() };
 
 /** Slice of main-thread time after which reading a materialized result yields to other work. */
 const YIELD_AFTER_MS = 10;

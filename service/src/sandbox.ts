@@ -1,6 +1,10 @@
 import { StatementType } from '@duckdb/node-api';
+import type { Judgement } from './guard.ts';
 
-/** Statement types the read-only endpoint runs, judged from DuckDB's own parse. */
+/**
+ * Statement types a prepared statement may have here. The guard (guard.ts) has already judged
+ * the text before it is prepared; this is the second lock, on DuckDB's bound statement type.
+ */
 const ALLOWED = new Set<number>([StatementType.SELECT, StatementType.EXPLAIN]);
 
 export function isAllowedStatement(type: number): boolean {
@@ -11,35 +15,27 @@ export function statementTypeName(type: number): string {
   return (StatementType as unknown as Record<number, string>)[type] ?? `UNKNOWN(${type})`;
 }
 
-/** What is known of a SQL text already parsed. */
-export interface StatementInfo {
-  readonly type: number;
-  /** Whether its plan may be prepared once and reused; undefined until it is seen again. */
-  reusable: boolean | undefined;
-}
-
-/** Remembers what DuckDB's parse said of SQL texts already seen (a bounded LRU). */
-export class StatementTypeCache {
-  private readonly map = new Map<string, StatementInfo>();
+/** Remembers the guard's judgement of SQL texts already seen (a bounded LRU). */
+export class JudgementCache {
+  private readonly map = new Map<string, Judgement>();
   private readonly capacity: number;
   constructor(capacity = 2048) {
     this.capacity = capacity;
   }
 
-  get(sql: string): StatementInfo | undefined {
-    const t = this.map.get(sql);
-    if (t !== undefined) {
+  get(sql: string): Judgement | undefined {
+    const j = this.map.get(sql);
+    if (j !== undefined) {
       this.map.delete(sql);
-      this.map.set(sql, t);
+      this.map.set(sql, j);
     }
-    return t;
+    return j;
   }
 
-  set(sql: string, type: number): void {
+  set(sql: string, judgement: Judgement): void {
     if (sql.length > 8192) return;
-    if (this.map.get(sql)?.type === type) return;
     this.map.delete(sql);
-    this.map.set(sql, { type, reusable: undefined });
+    this.map.set(sql, judgement);
     if (this.map.size > this.capacity) {
       const oldest = this.map.keys().next();
       if (oldest.done !== true) this.map.delete(oldest.value);

@@ -10,6 +10,7 @@ import { createMetrics } from './metrics.ts';
 import { PlanCache } from './plan-cache.ts';
 import { type ConnectionFactory, DuckDBConnectionPool } from './pool.ts';
 import { QueryService } from './query.ts';
+import { SqlPolicy } from './sql-policy.ts';
 import { loadedModules } from './runtime.ts';
 
 export const SERVICE_VERSION: string = (
@@ -41,15 +42,33 @@ export interface ServiceDeps {
   wrapConnectionFactory?: (factory: ConnectionFactory<DuckDBConnection>) => ConnectionFactory<DuckDBConnection>;
 }
 
+async function loadPolicy(instance: DuckDBInstance): Promise<SqlPolicy> {
+  const conn = await instance.connect();
+  try {
+    return await SqlPolicy.load(conn);
+  } finally {
+    conn.closeSync();
+  }
+}
+
 /** Opens DuckDB and the pool and builds the HTTP app: everything but listening. */
 export async function createService(config: ServiceConfig, deps: ServiceDeps): Promise<Service> {
   const log = deps.logger;
   const instance = await openDatabase(config);
   const plans = new PlanCache(config.planCacheSize);
-  const catalog = await readCatalog(instance).catch((err: unknown) => {
-    instance.closeSync();
-    throw err;
-  });
+  const { catalog, policy } = await Promise.all([readCatalog(instance), loadPolicy(instance)]).then(
+    ([catalog, policy]) => ({ catalog, policy }),
+    (err: unknown) => {
+      instance.closeSync();
+      throw err;
+    },
+  );
+  if (policy.unreviewed.length > 0) {
+    log.warn(
+      { unreviewed: policy.unreviewed },
+      'this DuckDB exposes functions the read-only review does not list: they are refused until reviewed (npm run sql:functions)',
+    );
+  }
   const baseFactory = duckdbConnectionFactory(instance, plans);
   const factory = deps.wrapConnectionFactory?.(baseFactory) ?? baseFactory;
   const pool = await DuckDBConnectionPool.open(factory, {
@@ -65,6 +84,7 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
   const queries = new QueryService(pool, {
     queryTimeoutMs: config.queryTimeoutMs,
     largeResultRows: config.largeResultRows,
+    policy,
     plans: { cache: plans, catalog },
     onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
   });

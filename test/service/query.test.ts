@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { duckdbConnectionFactory, openDatabase } from '../../service/src/duckdb.ts';
 import { DuckDBConnectionPool } from '../../service/src/pool.ts';
 import { QueryService } from '../../service/src/query.ts';
+import { SqlPolicy } from '../../service/src/sql-policy.ts';
 import type { DuckDBInstance } from '@duckdb/node-api';
 
 describe('QueryService on the real DuckDB: a long mixed run', () => {
@@ -12,7 +13,10 @@ describe('QueryService on the real DuckDB: a long mixed run', () => {
   beforeAll(async () => {
     instance = await openDatabase({ duckdbPath: ':memory:', dataDir: undefined, demoData: true, memoryLimit: undefined, threads: 1, tempDir: '/tmp/arc-duckdb-test' });
     pool = await DuckDBConnectionPool.open(duckdbConnectionFactory(instance), { size: 5, waitTimeoutMs: 30_000, maxQueue: 100_000 });
-    queries = new QueryService(pool, { queryTimeoutMs: 30_000, largeResultRows: 5000 });
+    const conn = await instance.connect();
+    const policy = await SqlPolicy.load(conn);
+    conn.closeSync();
+    queries = new QueryService(pool, { queryTimeoutMs: 30_000, largeResultRows: 5000, policy });
   });
   afterAll(async () => {
     await pool.close();
