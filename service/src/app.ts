@@ -40,6 +40,7 @@ export function parseQueryBody(body: unknown): QueryRequest {
   if (b.sql === undefined) throw badRequestError('Missing "sql": send {"sql": "SELECT ..."}');
   if (typeof b.sql !== 'string') throw badRequestError('"sql" must be a string');
   if (b.sql.trim() === '') throw badRequestError('"sql" must not be empty');
+  if (b.sql.includes('\0')) throw badRequestError('"sql" holds a NUL character: DuckDB would run only the part before it, so it is refused');
   let format: Format = 'json';
   if (b.format !== undefined && b.format !== null) {
     if (b.format !== 'json' && b.format !== 'csv') throw badRequestError(`"format" must be "json" or "csv", got ${JSON.stringify(b.format)}`);
@@ -57,7 +58,15 @@ export function parseQueryBody(body: unknown): QueryRequest {
     if (!isPriority(b.priority)) throw badRequestError(`"priority" must be one of low, normal, high, critical; got ${JSON.stringify(b.priority)}`);
     priority = b.priority;
   }
-  return { sql: b.sql, format, limit, priority };
+  let csvNull: string | undefined;
+  if (b.csv_null !== undefined && b.csv_null !== null) {
+    if (typeof b.csv_null !== 'string' || b.csv_null.length > 64 || /[\r\n",]/.test(b.csv_null)) {
+      throw badRequestError('"csv_null" must be a string of at most 64 characters without quotes, commas or line breaks, like "\\N" or "NULL"');
+    }
+    if (format !== 'csv') throw badRequestError('"csv_null" applies to "format": "csv" only');
+    csvNull = b.csv_null;
+  }
+  return { sql: b.sql, format, limit, priority, csvNull };
 }
 
 function round(ms: number): number {

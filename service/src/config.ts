@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Env, EnvReader } from '@arcops/common';
 import { ConfigError } from './errors.ts';
 
@@ -34,19 +34,34 @@ export const THREADPOOL_HEADROOM = 4;
 const THREADPOOL_MIN_HEADROOM = 2;
 
 
+/** Tokens of ARC_API_TOKENS: separated by commas or line breaks; every other character is the token's. */
 function parseTokens(list: string): string[] {
   return list
     .split(/[,\n]/)
     .map((t) => t.trim())
-    .filter((t) => t !== '' && !t.startsWith('#'));
+    .filter((t) => t !== '');
+}
+
+/** Tokens of a token file: one or more per line, and lines that start with # are comments. */
+function parseTokenFile(text: string): string[] {
+  return parseTokens(
+    text
+      .split('\n')
+      .filter((line) => !line.trimStart().startsWith('#'))
+      .join('\n'),
+  );
 }
 
 function readTokens(r: EnvReader): string[] {
-  const tokens = parseTokens(r.str('ARC_API_TOKENS', ''));
+  const inline = r.optStr('ARC_API_TOKENS');
+  const tokens = inline === undefined ? [] : parseTokens(inline);
+  if (inline !== undefined && tokens.length === 0) r.problems.push('ARC_API_TOKENS is set but holds no token');
   const file = r.optStr('ARC_API_TOKENS_FILE');
   if (file !== undefined) {
     try {
-      tokens.push(...parseTokens(readFileSync(file, 'utf8')));
+      const fromFile = parseTokenFile(readFileSync(file, 'utf8'));
+      if (fromFile.length === 0) r.problems.push(`ARC_API_TOKENS_FILE ${file} holds no token (lines starting with # are comments)`);
+      tokens.push(...fromFile);
     } catch (err) {
       r.problems.push(`ARC_API_TOKENS_FILE ${file} cannot be read: ${(err as Error).message}`);
     }
@@ -56,6 +71,53 @@ function readTokens(r: EnvReader): string[] {
     if (/\s/.test(t)) r.problems.push('API tokens must not contain whitespace');
   }
   return [...new Set(tokens)];
+}
+
+function statOf(path: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function accessible(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** ARC_DATA_DIR: an existing folder the service can list and read. */
+function checkDataDir(r: EnvReader, dir: string): void {
+  const st = statOf(dir);
+  if (st === undefined) r.problems.push(`ARC_DATA_DIR ${dir} does not exist`);
+  else if (!st.isDirectory()) r.problems.push(`ARC_DATA_DIR ${dir} is not a folder`);
+  else if (!accessible(dir, constants.R_OK | constants.X_OK)) r.problems.push(`ARC_DATA_DIR ${dir} cannot be read by this user`);
+}
+
+/** DUCKDB_PATH: ':memory:', or a database file (or none yet) in an existing, writable folder. */
+function checkDatabasePath(r: EnvReader, path: string): void {
+  if (path === ':memory:') return;
+  const st = statOf(path);
+  if (st !== undefined && !st.isFile()) r.problems.push(`DUCKDB_PATH ${path} is not a file`);
+  const parent = statOf(dirname(path));
+  if (parent === undefined || !parent.isDirectory()) r.problems.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} does not exist`);
+  else if (!accessible(dirname(path), constants.W_OK | constants.X_OK)) r.problems.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} is not writable by this user`);
+}
+
+/** DUCKDB_TEMP_DIR: a writable folder, or one that can be made under the nearest existing one. */
+function checkTempDir(r: EnvReader, dir: string): void {
+  let existing = dir;
+  while (statOf(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
+  const st = statOf(existing);
+  if (st === undefined || !st.isDirectory()) {
+    r.problems.push(`DUCKDB_TEMP_DIR ${dir} cannot be a folder: ${existing} is not one`);
+  } else if (!accessible(existing, constants.W_OK | constants.X_OK)) {
+    r.problems.push(`DUCKDB_TEMP_DIR ${dir}: ${existing} is not writable by this user`);
+  }
 }
 
 /**
@@ -70,7 +132,10 @@ export function loadConfig(env: Env): ServiceConfig {
   const dataDir = dataDirRaw === undefined ? undefined : resolve(dataDirRaw);
   if (dataDirRaw !== undefined && !isAbsolute(dataDirRaw) && dataDirRaw.startsWith('~')) {
     r.problems.push('ARC_DATA_DIR must be a path, "~" is not expanded');
+  } else if (dataDir !== undefined) {
+    checkDataDir(r, dataDir);
   }
+  checkDatabasePath(r, duckdbPath === ':memory:' ? duckdbPath : resolve(duckdbPath));
   const demoRaw = r.str('ARC_DEMO_DATA', 'auto');
   if (!['auto', 'true', 'false'].includes(demoRaw)) {
     r.problems.push(`ARC_DEMO_DATA must be auto, true or false, got ${JSON.stringify(demoRaw)}`);
@@ -116,8 +181,9 @@ export function loadConfig(env: Env): ServiceConfig {
     threadpoolSizeDefaulted: uvRaw === undefined,
     shutdownGraceMs: r.seconds('SHUTDOWN_GRACE_SECONDS', 25, 0, 3600),
     bodyLimitBytes: r.int('ARC_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-    tempDir: r.str('DUCKDB_TEMP_DIR', resolve(r.str('TMPDIR', '/tmp'), 'arc-duckdb')),
+    tempDir: resolve(r.str('DUCKDB_TEMP_DIR', resolve(r.str('TMPDIR', '/tmp'), 'arc-duckdb'))),
   };
+  checkTempDir(r, config.tempDir);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { ServiceConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
 import type { Catalog, PlanCache } from './plan-cache.ts';
 import type { ConnectionFactory } from './pool.ts';
 
@@ -32,13 +33,23 @@ export async function openDatabase(settings: DuckDBSettings): Promise<DuckDBInst
   };
   if (settings.threads !== undefined) options.threads = String(settings.threads);
   if (settings.memoryLimit !== undefined) options.memory_limit = settings.memoryLimit;
-  const instance = await DuckDBInstance.create(settings.duckdbPath, options);
+  makeFolder('DUCKDB_TEMP_DIR', settings.tempDir);
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(settings.duckdbPath, options);
+  } catch (err) {
+    throw new ConfigError([`DUCKDB_PATH ${settings.duckdbPath} cannot be opened: ${(err as Error).message}`], { cause: err });
+  }
   const setup = await instance.connect();
   try {
-    mkdirSync(settings.tempDir, { recursive: true });
     await setup.run(`SET temp_directory = ${sqlString(settings.tempDir)}`);
     if (settings.demoData) await createDemoData(setup);
-    if (settings.dataDir !== undefined) await createDataViews(setup, settings.dataDir);
+    if (settings.dataDir !== undefined) {
+      const dataDir = settings.dataDir;
+      await createDataViews(setup, dataDir).catch((err: unknown) => {
+        throw new ConfigError([`ARC_DATA_DIR ${dataDir} cannot be read: ${(err as Error).message}`], { cause: err });
+      });
+    }
     const allowed = [settings.dataDir, settings.tempDir].filter((d): d is string => d !== undefined);
     await setup.run(`SET allowed_directories = [${allowed.map((d) => sqlString(d.endsWith('/') ? d : `${d}/`)).join(', ')}]`);
     await setup.run('SET enable_external_access = false');
@@ -50,6 +61,37 @@ export async function openDatabase(settings: DuckDBSettings): Promise<DuckDBInst
   }
   setup.closeSync();
   return instance;
+}
+
+/**
+ * Makes a folder and its missing parents one at a time (Node's recursive mkdirSync never
+ * returns for a path under /proc).
+ */
+function makeFolder(setting: string, path: string): void {
+  const fail = (what: string, err?: unknown): ConfigError =>
+    new ConfigError([`${setting} ${path} ${what}${err === undefined ? '' : `: ${(err as Error).message}`}`], { cause: err });
+  const missing: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fail('cannot be used', err);
+    }
+    if (st !== undefined) {
+      if (!st.isDirectory()) throw fail(`cannot be made: ${p} is not a folder`);
+      break;
+    }
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing) {
+    try {
+      mkdirSync(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fail('cannot be made', err);
+    }
+  }
 }
 
 /** A small Arc-like time-series table so the README's examples return real rows. */

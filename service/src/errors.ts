@@ -92,8 +92,13 @@ export function internalError(message: string, cause?: unknown): ArcError {
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+    super(
+      problems.length === 1
+        ? `Invalid configuration: ${problems[0]}`
+        : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      options,
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }

@@ -20,7 +20,12 @@ trackLoadedModules();
 
 const logger = pino({ level: config.logLevel, base: { component: 'arc-service' } });
 const { createService } = await import('./service.ts');
-const service = await createService(config, { logger });
+// A folder or database file that cannot be used is bad configuration too: exit 78, one line.
+const service = await createService(config, { logger }).catch((err: unknown) => {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`arc-service: ${err.message}\n`);
+  process.exit(78);
+});
 const address = await service.app.listen({ port: config.port, host: config.host });
 logger.info(
   { address, poolSize: config.poolSize, threadpool: config.threadpoolSize, demoData: config.demoData, dataDir: config.dataDir },

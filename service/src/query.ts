@@ -16,7 +16,7 @@ import { judgeSql, type Judgement } from './guard.ts';
 import type { Catalog, PlanCache } from './plan-cache.ts';
 import { isAllowedStatement, JudgementCache, statementTypeName } from './sandbox.ts';
 import type { SqlPolicy } from './sql-policy.ts';
-import { chunkRows, csvLine, csvRows, rowsJsonFragment } from './serialize.ts';
+import { chunkRows, csvLine, csvRows, rowsJsonFragment, uniqueColumnNames } from './serialize.ts';
 import type { Priority } from './wait-queue.ts';
 
 export type Format = 'json' | 'csv';
@@ -26,6 +26,8 @@ export interface QueryRequest {
   format: Format;
   limit: number | undefined;
   priority: Priority;
+  /** CSV only: the text written for NULL (default: an empty cell). */
+  csvNull?: string | undefined;
 }
 
 export interface QueryResult {
@@ -263,7 +265,7 @@ export class QueryService {
   }
 
   private async read(result: DuckDBResult, req: QueryRequest) {
-    const out: ReadState = { columns: result.deduplicatedColumnNames(), parts: [], rowCount: 0, rowsRead: 0 };
+    const out: ReadState = { columns: uniqueColumnNames(result.columnNames()), parts: [], rowCount: 0, rowsRead: 0 };
     const max = req.limit ?? Number.POSITIVE_INFINITY;
     if (req.format === 'csv') out.parts.push(csvLine(out.columns));
     if (result instanceof DuckDBMaterializedResult) {
@@ -272,7 +274,7 @@ export class QueryService {
       let sliceStart = performance.now();
       const count = result.chunkCount;
       for (let i = 0; i < count && out.rowCount < max; i++) {
-        addChunk(out, result.getChunk(i), max, req.format);
+        addChunk(out, result.getChunk(i), max, req);
         if (i + 1 < count && performance.now() - sliceStart > YIELD_AFTER_MS) {
           await new Promise<void>((resolve) => setImmediate(resolve));
           sliceStart = performance.now();
@@ -283,7 +285,7 @@ export class QueryService {
     while (out.rowCount < max) {
       const chunk = await result.fetchChunk();
       if (chunk === null || chunk.rowCount === 0) break;
-      addChunk(out, chunk, max, req.format);
+      addChunk(out, chunk, max, req);
     }
     return out;
   }
@@ -317,10 +319,10 @@ interface ReadState {
   rowsRead: number;
 }
 
-function addChunk(out: ReadState, chunk: DuckDBDataChunk, max: number, format: Format): void {
+function addChunk(out: ReadState, chunk: DuckDBDataChunk, max: number, req: QueryRequest): void {
   if (chunk.rowCount === 0) return;
   out.rowsRead += chunk.rowCount;
   const rows: unknown[][] = [];
   out.rowCount += chunkRows(chunk, max - out.rowCount, rows);
-  if (rows.length > 0) out.parts.push(format === 'csv' ? csvRows(rows) : rowsJsonFragment(rows));
+  if (rows.length > 0) out.parts.push(req.format === 'csv' ? csvRows(rows, req.csvNull) : rowsJsonFragment(rows));
 }

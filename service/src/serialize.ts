@@ -14,6 +14,9 @@ import {
   type DuckDBValue,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
+import { keepEveryStructField } from './struct-fields.ts';
+
+keepEveryStructField();
 
 /**
  * JSON mapping of DuckDB values (documented in docs/types.md; keep the two in step):
@@ -22,9 +25,11 @@ import {
  * - BIGINT, UBIGINT, HUGEINT, UHUGEINT, BIGNUM -> number written with every digit (exact, even
  *   beyond 2^53; a client that parses into doubles rounds, one that parses exactly does not)
  * - DECIMAL -> number written with its exact digits and scale (e.g. 12.50)
- * - DATE -> "YYYY-MM-DD"; TIME -> "HH:MM:SS[.ffffff]"; TIMESTAMP (and _S/_MS/_NS) ->
+ * - DATE -> "YYYY-MM-DD" (outside years 0..9999: "-000043-03-15", "+010000-01-01");
+ *   infinite dates -> "infinity" / "-infinity"; TIME -> "HH:MM:SS[.ffffff]"; TIMESTAMP (and _S/_MS/_NS) ->
  *   RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff...]Z" (naive timestamps are UTC by Arc's convention);
- *   TIMESTAMPTZ -> the same in UTC; infinite timestamps -> "infinity" / "-infinity"
+ *   TIMESTAMPTZ -> the same in UTC, with the date written as DATE is; infinite timestamps ->
+ *   "infinity" / "-infinity"
  * - INTERVAL -> {"months":m,"days":d,"micros":n}
  * - VARCHAR, ENUM, UUID -> string; BLOB -> base64 string; BIT -> string of 0 and 1
  * - LIST, ARRAY -> array; STRUCT -> object; MAP -> array of {"key":k,"value":v};
@@ -63,6 +68,32 @@ function floorDiv(a: bigint, b: bigint): bigint {
 }
 
 /**
+ * The proleptic Gregorian calendar date of a count of days since 1970-01-01, for any day DuckDB
+ * can hold (beyond the reach of JavaScript's Date). The year is astronomical: 1 BC is year 0.
+ */
+export function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return { year: yoe + era * 400 + (month <= 2 ? 1 : 0), month, day };
+}
+
+/**
+ * ISO 8601 text of a day: "YYYY-MM-DD", and outside years 0..9999 the expanded form with a
+ * sign and at least six digits ("-000043-03-15" is 44 BC), as JavaScript's toISOString writes.
+ */
+export function dateText(days: number): string {
+  const { year, month, day } = civilFromDays(days);
+  const yyyy = year < 0 ? `-${pad(-year, 6)}` : year > 9999 ? `+${pad(year, 6)}` : pad(year, 4);
+  return `${yyyy}-${pad(month, 2)}-${pad(day, 2)}`;
+}
+
+/**
  * RFC 3339 UTC text of a count of `unitsPerSecond` units since the epoch
  * (1 for seconds ... 1e9 for nanoseconds), with the fraction trimmed of trailing zeros.
  */
@@ -71,16 +102,12 @@ export function timestampText(units: bigint, unitsPerSecond: bigint): string {
   const frac = units - secs * unitsPerSecond;
   const days = floorDiv(secs, SECONDS_PER_DAY);
   const daySecs = secs - days * SECONDS_PER_DAY;
-  const date = new Date(Number(days) * 86_400_000);
-  if (Number.isNaN(date.getTime())) throw new RangeError('timestamp beyond the range of JavaScript dates');
-  const year = date.getUTCFullYear();
-  const yyyy = year < 0 ? `-${pad(-year, 6)}` : year > 9999 ? `+${pad(year, 6)}` : pad(year, 4);
   const digits = unitsPerSecond.toString().length - 1;
   const f = frac === 0n ? '' : `.${pad(frac, digits).replace(/0+$/, '')}`;
   const hh = pad(daySecs / 3600n, 2);
   const mi = pad((daySecs % 3600n) / 60n, 2);
   const ss = pad(daySecs % 60n, 2);
-  return `${yyyy}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${hh}:${mi}:${ss}${f}Z`;
+  return `${dateText(Number(days))}T${hh}:${mi}:${ss}${f}Z`;
 }
 
 function timestampWith(field: 'micros' | 'millis' | 'seconds' | 'nanos', unitsPerSecond: bigint) {
@@ -98,7 +125,8 @@ function text(value: DuckDBValue): Json {
 
 function date(value: DuckDBValue): Json {
   const d = value as DuckDBDateValue;
-  return d.toString();
+  if (!d.isFinite) return d.days > 0 ? 'infinity' : '-infinity';
+  return dateText(d.days);
 }
 
 function blob(value: DuckDBValue): Json {
@@ -149,7 +177,8 @@ const converters: Partial<Record<DuckDBTypeId, DuckDBValueConverter<Json>>> = {
   [DuckDBTypeId.LIST]: (v, _t, convert) => (v as DuckDBListValue).items.map((x) => convertNested(x, _t, convert, 'list')),
   [DuckDBTypeId.ARRAY]: (v, _t, convert) => (v as DuckDBListValue).items.map((x) => convertNested(x, _t, convert, 'list')),
   [DuckDBTypeId.STRUCT]: (v, t, convert) => {
-    const out: Record<string, Json> = {};
+    // No prototype: a field named "__proto__" is a field like any other.
+    const out = Object.create(null) as Record<string, Json>;
     const entries = (v as DuckDBStructValue).entries;
     const st = t as unknown as { entryNames: readonly string[]; entryTypes: readonly DuckDBType[] };
     st.entryNames.forEach((name, i) => {
@@ -192,6 +221,27 @@ export const toJsonValue: DuckDBValueConverter<Json> = (value, type, self) => {
   }
 };
 
+/**
+ * Column names made unique, predictably: each name keeps its place, and the second and later
+ * columns of a name already used get the suffix _2, _3, ...: the smallest not taken by any
+ * column of the answer (so `SELECT 1 a, 2 a, 3 a_2` gives a, a_3, a_2).
+ */
+export function uniqueColumnNames(names: readonly string[]): string[] {
+  const taken = new Set(names);
+  const used = new Set<string>();
+  return names.map((name) => {
+    if (!used.has(name)) {
+      used.add(name);
+      return name;
+    }
+    let n = 2;
+    while (taken.has(`${name}_${n}`) || used.has(`${name}_${n}`)) n++;
+    const unique = `${name}_${n}`;
+    used.add(unique);
+    return unique;
+  });
+}
+
 /** Rows of a chunk as arrays of JSON-ready values, appended to `out`. */
 export function chunkRows(chunk: DuckDBDataChunk, maxRows: number, out: Json[][]): number {
   const rows = Math.min(chunk.rowCount, maxRows);
@@ -212,24 +262,32 @@ export function rowsJsonFragment(rows: Json[][]): string {
   return JSON.stringify(rows).slice(1, -1);
 }
 
-function csvField(value: Json): string {
+/**
+ * One CSV cell. NULL is an empty cell, or `nullText` when the client asked for one; an empty
+ * string is always quoted (""), and so is a string equal to `nullText`, so that the two can be
+ * told apart. Cells are written as they are: nothing is added to formula-looking text
+ * (docs/service.md says why).
+ */
+function csvField(value: Json, nullText: string | undefined): string {
   let s: string;
-  if (typeof value === 'string') s = value;
-  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') s = String(value);
-  else if (value === null || value === undefined) return '';
+  if (typeof value === 'string') {
+    s = value;
+    if (s === '' || s === nullText) return `"${s.replaceAll('"', '""')}"`;
+  } else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') s = String(value);
+  else if (value === null || value === undefined) return nullText ?? '';
   else s = JSON.stringify(value);
   return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 /** RFC 4180 CSV lines (CRLF-terminated) for a header or rows. */
-export function csvLine(values: readonly Json[]): string {
+export function csvLine(values: readonly Json[], nullText?: string): string {
   let line = '';
-  for (let i = 0; i < values.length; i++) line += (i === 0 ? '' : ',') + csvField(values[i]);
+  for (let i = 0; i < values.length; i++) line += (i === 0 ? '' : ',') + csvField(values[i], nullText);
   return `${line}\r\n`;
 }
 
-export function csvRows(rows: Json[][]): string {
+export function csvRows(rows: Json[][], nullText?: string): string {
   let out = '';
-  for (const r of rows) out += csvLine(r);
+  for (const r of rows) out += csvLine(r, nullText);
   return out;
 }

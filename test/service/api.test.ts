@@ -211,6 +211,76 @@ describe('read-only sandbox', () => {
   });
 });
 
+describe('answers that stay true to what was asked', () => {
+  let svc: RunningService;
+  beforeAll(async () => {
+    svc = await startService();
+  });
+  afterAll(async () => svc.close());
+
+  async function send(body: Record<string, unknown>): Promise<{ status: number; body: Envelope }> {
+    const res = await svc.query(body);
+    return { status: res.status, body: (await res.json()) as Envelope };
+  }
+
+  it.each([';', '-- only a comment', '/* only a comment */', ' ; ; '])('answers %j, a text with no statement, with 400', async (sql) => {
+    const r = await send({ sql });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('The SQL text holds no statement');
+  });
+
+  it('refuses a text with a NUL byte with 400 instead of running the part before it', async () => {
+    const r = await send({ sql: 'SELECT 1 AS a\0; DROP TABLE cpu' });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatch(/NUL character/);
+  });
+
+  it('refuses writes with 403 whether or not their target exists, naming no table', async () => {
+    for (const sql of ['DROP TABLE x', 'INSERT INTO nosuch VALUES (1)', 'DROP TABLE cpu']) {
+      const r = await send({ sql });
+      expect(r.status, sql).toBe(403);
+      expect(r.body.code).toBe('ARC_ERR_READ_ONLY');
+      expect(r.body.error).not.toMatch(/Did you mean|cpu|mem/);
+    }
+  });
+
+  it('refuses duckdb_secrets() with 403 instead of a 500', async () => {
+    const r = await send({ sql: 'SELECT * FROM duckdb_secrets()' });
+    expect(r.status).toBe(403);
+    expect(r.body.code).toBe('ARC_ERR_SANDBOX');
+  });
+
+  it('tells how to write a PIVOT the read-only API can run, and runs that one', async () => {
+    const dynamic = await send({ sql: 'PIVOT cpu ON region USING count(*)' });
+    expect(dynamic.status).toBe(400);
+    expect(dynamic.body.error).toMatch(/IN list.*PIVOT cpu ON region IN/);
+    const listed = await send({ sql: "PIVOT (SELECT region FROM cpu) ON region IN ('us-east', 'eu-central') USING count(*)" });
+    expect(listed.status, listed.body.error ?? '').toBe(200);
+    expect(listed.body).toMatchObject({ columns: ['us-east', 'eu-central'], data: [[2500, 2500]] });
+  });
+
+  it('gives duplicate column names unique, predictable names that cannot collide with a real one', async () => {
+    const r = await send({ sql: 'SELECT 1 AS a, 2 AS a, 3 AS "a_2", 4 AS "a:1"' });
+    expect(r.body).toMatchObject({ columns: ['a', 'a_3', 'a_2', 'a:1'], data: [[1, 2, 3, 4]] });
+  });
+
+  it('tells NULL from the empty string in CSV, and writes NULL as the text the client asks for', async () => {
+    const sql = "SELECT NULL AS n, '' AS e, 'NULL' AS s";
+    const plain = await svc.query({ sql, format: 'csv' });
+    expect(await plain.text()).toBe('n,e,s\r\n,"",NULL\r\n');
+    const marked = await svc.query({ sql, format: 'csv', csv_null: 'NULL' });
+    expect(await marked.text()).toBe('n,e,s\r\nNULL,"","NULL"\r\n');
+    const bad = await send({ sql, format: 'json', csv_null: 'NULL' });
+    expect(bad.status).toBe(400);
+    expect((await send({ sql, format: 'csv', csv_null: 'a,b' })).status).toBe(400);
+  });
+
+  it('writes formula-looking CSV cells as they are', async () => {
+    const res = await svc.query({ sql: "SELECT '=1+2' AS f, '@x' AS g, '-3' AS h", format: 'csv' });
+    expect(await res.text()).toBe('f,g,h\r\n=1+2,@x,-3\r\n');
+  });
+});
+
 describe('waiting, timeouts and cancellation (pool of 1)', () => {
   let svc: RunningService;
   beforeAll(async () => {

@@ -71,6 +71,40 @@ describe('the service as a process (npm run service)', () => {
     expect(stderr).toMatch(/UV_THREADPOOL_SIZE=2 is too small/);
   });
 
+  it.each([
+    ['a data dir that does not exist', { ARC_DATA_DIR: '/nonexistent-arc-data' }, /ARC_DATA_DIR \/nonexistent-arc-data does not exist/],
+    ['a data dir that is a file', { ARC_DATA_DIR: '/etc/hostname' }, /ARC_DATA_DIR \/etc\/hostname is not a folder/],
+    ['a database in a missing folder', { DUCKDB_PATH: '/nonexistent-arc/x.duckdb' }, /DUCKDB_PATH .* the folder \/nonexistent-arc does not exist/],
+    ['a database path that is a folder', { DUCKDB_PATH: '/etc' }, /DUCKDB_PATH \/etc is not a file/],
+    ['a database file that is not DuckDB', { DUCKDB_PATH: '/etc/hostname' }, /DUCKDB_PATH \/etc\/hostname cannot be opened: .*not a valid DuckDB database/],
+    ['a temp dir under a file', { DUCKDB_TEMP_DIR: '/etc/hostname/x' }, /DUCKDB_TEMP_DIR \/etc\/hostname\/x cannot be a folder/],
+    ['a temp dir that cannot be made (/proc)', { DUCKDB_TEMP_DIR: '/proc/arc-nope' }, /DUCKDB_TEMP_DIR \/proc\/arc-nope cannot be made/],
+    ['tokens that are only separators', { ARC_API_TOKENS: ' , , ' }, /ARC_API_TOKENS is set but holds no token/],
+  ])('exits 78 with one clear line for %s', async (_what, env: Record<string, string>, message) => {
+    const child = spawn(process.execPath, ['--conditions=arc-source', 'service/src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    expect(code, stderr).toBe(78);
+    expect(stderr.trimEnd().split('\n'), stderr).toHaveLength(1);
+    expect(stderr).toMatch(message);
+  });
+
+  it('keeps a token that starts with #: comments exist only in a token file', async () => {
+    const s = await startProcess({ ARC_API_TOKENS: '#abc12345' });
+    expect(s.logs.filter((l) => typeof l.token === 'string')).toHaveLength(0);
+    expect((await runQuery(s.url, '#abc12345', 'SELECT 1 AS one')).status).toBe(200);
+    s.child.kill('SIGTERM');
+    expect(await s.exit).toBe(0);
+  });
+
   it('never runs open: without tokens it makes one, logs it once, and requires it', async () => {
     const s = await startProcess({});
     const tokenLogs = s.logs.filter((l) => typeof l.token === 'string');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timestampText } from '../../service/src/serialize.ts';
+import { civilFromDays, dateText, timestampText, uniqueColumnNames } from '../../service/src/serialize.ts';
 import { type RunningService, startService } from '../support/service.ts';
 
 /** The JSON mapping of every DuckDB type family, read back through the real API as raw text. */
@@ -42,6 +42,14 @@ describe('JSON mapping of DuckDB types (docs/types.md)', () => {
     ['TIMESTAMP_NS', "SELECT TIMESTAMP_NS '2026-01-01 10:00:00.123456789'", '"2026-01-01T10:00:00.123456789Z"'],
     ['TIMESTAMPTZ in UTC', "SELECT TIMESTAMPTZ '2026-01-01 10:00:00+02'", '"2026-01-01T08:00:00Z"'],
     ['infinite TIMESTAMP', "SELECT 'infinity'::TIMESTAMP", '"infinity"'],
+    ['infinite DATE', "SELECT 'infinity'::DATE", '"infinity"'],
+    ['minus infinite DATE', "SELECT '-infinity'::DATE", '"-infinity"'],
+    ['infinite DATE in a list', "SELECT ['infinity'::DATE, DATE '2026-01-02']", '["infinity","2026-01-02"]'],
+    ['BC DATE, as TIMESTAMP writes its date', "SELECT DATE '0044-03-15 (BC)'", '"-000043-03-15"'],
+    ['BC TIMESTAMP', "SELECT TIMESTAMP '0044-03-15 (BC) 12:00:00'", '"-000043-03-15T12:00:00Z"'],
+    ['DATE past year 9999', "SELECT DATE '5881580-07-10'", '"+5881580-07-10"'],
+    ['STRUCT with a field named __proto__', "SELECT {'__proto__': 1, 'constructor': 2}", '{"__proto__":1,"constructor":2}'],
+    ['__proto__ fields nested in lists and maps', "SELECT [{'__proto__': [1]}], MAP {'k': {'__proto__': 'x'}}", '[{"__proto__":[1]}],[{"key":"k","value":{"__proto__":"x"}}]'],
     ['INTERVAL', 'SELECT INTERVAL 1 MONTH + INTERVAL 2 DAY + INTERVAL 3 SECOND', '{"months":1,"days":2,"micros":3000000}'],
     ['BLOB as base64', "SELECT '\\x01\\xFFab'::BLOB", '"Af9hYg=="'],
     ['UUID', "SELECT '6f1c6c1e-2b5c-4d7c-9a0b-0123456789ab'::UUID", '"6f1c6c1e-2b5c-4d7c-9a0b-0123456789ab"'],
@@ -57,8 +65,28 @@ describe('JSON mapping of DuckDB types (docs/types.md)', () => {
     expect(await raw(sql)).toBe(expected);
   });
 
-  it('never crashes on a value outside JavaScript dates (falls back to DuckDB text)', async () => {
-    expect(await raw("SELECT TIMESTAMP '294247-01-10 04:00:54.775806'")).toMatch(/^"294247-01-10/);
+  it('writes timestamps beyond JavaScript dates exactly, with an expanded year', async () => {
+    expect(await raw("SELECT TIMESTAMP '294247-01-10 04:00:54.775806'")).toBe('"+294247-01-10T04:00:54.775806Z"');
+  });
+
+  it('counts calendar days as JavaScript does, wherever both reach (pure)', () => {
+    for (let days = -3_000_000; days <= 3_000_000; days += 997) {
+      const d = new Date(days * 86_400_000);
+      expect(civilFromDays(days)).toEqual({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() });
+    }
+    expect(dateText(0)).toBe('1970-01-01');
+    expect(dateText(-719_529)).toBe('-000001-12-31');
+  });
+
+  it.each([
+    [['a', 'b'], ['a', 'b']],
+    [['a', 'a'], ['a', 'a_2']],
+    [['a', 'a', 'a_2'], ['a', 'a_3', 'a_2']],
+    [['a_2', 'a', 'a'], ['a_2', 'a', 'a_3']],
+    [['x', 'x', 'x'], ['x', 'x_2', 'x_3']],
+    [['A', 'a'], ['A', 'a']],
+  ])('makes column names %j unique as %j (pure)', (names, expected) => {
+    expect(uniqueColumnNames(names)).toEqual(expected);
   });
 
   it('formats epoch offsets exactly (pure)', () => {

@@ -1,0 +1,56 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseState } from '../support/db-state.ts';
+import { writeParquet } from '../support/parquet.ts';
+import { type RunningService, startService } from '../support/service.ts';
+import { fuzzCase, prng, refusedCalls, WRITES } from '../support/sql-attacks.ts';
+
+// Seeded and bounded: the same seed gives the same cases in the same order, and the run stops
+// after ARC_FUZZ_CASES cases or ARC_FUZZ_SECONDS seconds, whichever comes first. To explore:
+//   ARC_FUZZ_SEED=$RANDOM ARC_FUZZ_CASES=100000 ARC_FUZZ_SECONDS=600 npx vitest run test/service/read-only-fuzz.test.ts
+const SEED = Number(process.env['ARC_FUZZ_SEED'] ?? 20261208);
+const CASES = Number(process.env['ARC_FUZZ_CASES'] ?? 3000);
+const SECONDS = Number(process.env['ARC_FUZZ_SECONDS'] ?? 60);
+
+describe('read-only under fuzzing: random wrappings of every write and refused call', () => {
+  let dir: string;
+  let svc: RunningService;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'arc-fuzz-'));
+    mkdirSync(join(dir, 'weather'));
+    await writeParquet(join(dir, 'weather', 'a.parquet'), "SELECT 'oslo' AS city, 1.5 AS temp");
+    await writeParquet(join(dir, 'trips.parquet'), 'SELECT range AS id FROM range(5)');
+    svc = await startService({ ARC_DATA_DIR: dir, ARC_DEMO_DATA: 'true' });
+  });
+  afterAll(async () => {
+    await svc.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`refuses every case and changes nothing (seed ${SEED}, up to ${CASES} cases or ${SECONDS} s)`, { timeout: (SECONDS + 60) * 1000 }, async () => {
+    const baseline = await databaseState(svc.service, dir);
+    const statements = [...WRITES.map(([, sql]) => sql), ...refusedCalls().map(([, sql]) => sql)].map((s) =>
+      s.replaceAll("'D'", `'${dir}'`).replaceAll("'D/", `'${dir}/`),
+    );
+    const random = prng(SEED);
+    const deadline = Date.now() + SECONDS * 1000;
+    const byStatus = new Map<number, number>();
+    const slipped: string[] = [];
+    let n = 0;
+    while (n < CASES && Date.now() < deadline) {
+      const sql = fuzzCase(random, statements);
+      n++;
+      const res = await svc.query({ sql });
+      const body = (await res.json()) as { success: boolean; error?: string };
+      byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
+      if ((res.status !== 400 && res.status !== 403) || body.success !== false) slipped.push(`case ${n}: ${res.status} ${JSON.stringify(sql)}`);
+      if (n % 250 === 0) expect(await databaseState(svc.service, dir), `state after case ${n}`).toBe(baseline);
+    }
+    process.stdout.write(`read-only fuzz: seed ${SEED}, ${n} cases, status counts ${JSON.stringify(Object.fromEntries(byStatus))}\n`);
+    expect(slipped).toEqual([]);
+    expect(await databaseState(svc.service, dir)).toBe(baseline);
+    expect(n, 'cases run').toBeGreaterThan(100);
+  });
+});
