@@ -1,5 +1,5 @@
 // The query path without HTTP, in this process, one query at a time: QueryService.run (pool,
-// statement-type cache, timeout and cancel wiring, serialisation into the response fragments)
+// the guard's judgement cache, timeout and cancel wiring, serialisation into the response fragments)
 // against the bare read path (conn.run + chunks converted in place) on a connection of the same
 // DuckDB instance. CPU time, not wall time, so the machine's other load matters less: the main
 // thread's CPU per query is what the service's own JavaScript costs; all threads' CPU adds
@@ -18,6 +18,9 @@ export interface PathCost {
 export interface QueryPathBench {
   bare: PathCost;
   ours: PathCost;
+  /** A SQL text never seen before on every query: the guard's parse (guard.ts) is paid each time. */
+  bareNew: PathCost;
+  oursNew: PathCost;
 }
 
 async function cost(n: number, rounds: number, fn: () => Promise<unknown>): Promise<PathCost> {
@@ -50,15 +53,29 @@ export async function benchQueryPath(n: number, rounds: number): Promise<QueryPa
         return rows;
       };
       const oursOnce = () => service.queries.run({ sql, format: 'json', limit: undefined, priority: 'normal' });
-      // Interleave the two, so drift in the machine's load hits both alike.
+      // A dashboard-like text with a literal that changes every time, so no cache can help.
+      let k = 0;
+      const fresh = () => `SELECT ${k++} AS v, 'host-' || 7 AS h WHERE 1 = 1 AND ${k} > 0`;
+      const bareNewOnce = async (): Promise<unknown[]> => {
+        const result = await conn.run(fresh());
+        const rows: unknown[] = [];
+        for (let i = 0; i < result.chunkCount; i++) rows.push(...result.getChunk(i).convertRows(JsonDuckDBValueConverter));
+        return rows;
+      };
+      const oursNewOnce = () => service.queries.run({ sql: fresh(), format: 'json', limit: undefined, priority: 'normal' });
+      // Interleave them, so drift in the machine's load hits all alike.
       const bare: PathCost[] = [];
       const ours: PathCost[] = [];
+      const bareNew: PathCost[] = [];
+      const oursNew: PathCost[] = [];
       for (let r = 0; r < rounds; r++) {
         bare.push(await cost(n, 1, bareOnce));
         ours.push(await cost(n, 1, oursOnce));
+        bareNew.push(await cost(n, 1, bareNewOnce));
+        oursNew.push(await cost(n, 1, oursNewOnce));
       }
       const least = (xs: PathCost[]) => xs.reduce((a, b) => (b.mainUs < a.mainUs ? b : a));
-      return { bare: least(bare), ours: least(ours) };
+      return { bare: least(bare), ours: least(ours), bareNew: least(bareNew), oursNew: least(oursNew) };
     } finally {
       conn.closeSync();
     }
@@ -73,4 +90,8 @@ export function printQueryPath(r: QueryPathBench): void {
   console.log(line('bare: conn.run + chunks in place', r.bare));
   console.log(line('QueryService.run (pool, cache, timeout, cancel)', r.ours));
   console.log(`  the service's own cost per query: +${fmt(r.ours.mainUs - r.bare.mainUs, 1)} µs main thread; all threads ratio bare / ours ${fmt(r.bare.allUs / r.ours.allUs, 3)}`);
+  console.log('A new SQL text every query (the read-only guard parses each one first)');
+  console.log(line('bare: conn.run + chunks in place', r.bareNew));
+  console.log(line('QueryService.run (guard + the above)', r.oursNew));
+  console.log(`  the guard and the service per new text: +${fmt(r.oursNew.allUs - r.bareNew.allUs, 1)} µs all threads; ratio bare / ours ${fmt(r.bareNew.allUs / r.oursNew.allUs, 3)}`);
 }

@@ -13,8 +13,39 @@ import { REFUSED_BECAUSE, type Refusal, type SqlPolicy } from './sql-policy.ts';
  * write to a table that does not exist is refused like any other write.
  */
 export type Judgement =
-  | { readonly ok: true; readonly explain: boolean; readonly reusable: boolean }
+  /** reusable: undefined when the quick check passed the text and no parse tree was made. */
+  | { readonly ok: true; readonly explain: boolean; reusable: boolean | undefined }
   | { readonly ok: false; readonly error: ArcError };
+
+/** First words of a text that the quick check may pass: the forms of a SELECT statement. */
+const SELECT_FIRST_WORDS = new Set(['SELECT', 'FROM', 'VALUES', 'TABLE', 'WITH', 'SHOW', 'DESCRIBE', 'SUMMARIZE', 'UNPIVOT']);
+
+/**
+ * Words that send a text to the full judgement: statements a CTE may lead into (WITH … INSERT),
+ * statements DuckDB expands while it splits a text (PRAGMA, IMPORT), and forms with a message of
+ * their own (EXPLAIN, PIVOT).
+ */
+const SLOW_WORDS = new Set(['insert', 'update', 'delete', 'merge', 'create', 'pragma', 'import', 'explain', 'pivot', 'copy', 'attach']);
+
+const ANY_WORD = /[A-Za-z_][A-Za-z0-9_$]*/g;
+
+/**
+ * The cheap half of the guard, for the common case: a text that starts like a SELECT and holds
+ * no word that names a refused function or view or a statement that writes may skip DuckDB's
+ * serialized parse. It is then run only if DuckDB splits it into exactly one statement whose
+ * bound type is SELECT (query.ts). Every word of the text counts, in strings and comments too,
+ * so a refused name can hide nowhere; a false alarm only costs the full judgement.
+ */
+export function quickSelect(sql: string, policy: SqlPolicy): boolean {
+  if (sql.includes('\0')) return false;
+  const first = firstKeyword(sql);
+  if (first === undefined || !SELECT_FIRST_WORDS.has(first)) return false;
+  for (const m of sql.matchAll(ANY_WORD)) {
+    const w = m[0].toLowerCase();
+    if (SLOW_WORDS.has(w) || policy.isRefusedName(w)) return false;
+  }
+  return true;
+}
 
 interface Parse {
   error: boolean;

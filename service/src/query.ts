@@ -1,4 +1,4 @@
-import { type DuckDBConnection, type DuckDBDataChunk, DuckDBMaterializedResult, type DuckDBResult } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBMaterializedResult, type DuckDBResult, StatementType } from '@duckdb/node-api';
 import {
   ArcError,
   badRequestError,
@@ -12,8 +12,8 @@ import {
   sqlError,
 } from './errors.ts';
 import type { DuckDBConnectionPool, Lease, ReleaseAction } from './pool.ts';
-import { judgeSql, type Judgement } from './guard.ts';
-import type { Catalog, PlanCache } from './plan-cache.ts';
+import { judgeSql, type Judgement, quickSelect } from './guard.ts';
+import { type Catalog, isReusablePlan, type PlanCache } from './plan-cache.ts';
 import { isAllowedStatement, JudgementCache, statementTypeName } from './sandbox.ts';
 import type { SqlPolicy } from './sql-policy.ts';
 import { chunkRows, csvLine, csvRows, rowsJsonFragment, uniqueColumnNames } from './serialize.ts';
@@ -218,30 +218,63 @@ export class QueryService {
   }
 
   /**
-   * Starts the statement. New SQL is judged by the guard first (guard.ts), then parsed and
-   * prepared (one statement, allowed type); SQL seen before runs from a reused prepared plan
-   * when it reads only the database's tables, else from its text.
+   * Starts the statement. New SQL is judged by the guard first (guard.ts): the quick check, or
+   * DuckDB's serialized parse; then it is split and prepared (one statement, allowed type). SQL
+   * seen before runs from a reused prepared plan when it reads only the database's tables, else
+   * from its text.
    */
   private async start(conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean): Promise<DuckDBResult> {
     if (known === undefined) {
+      if (quickSelect(sql, this.options.policy)) return this.startNew(conn, sql, true);
       const judgement = await judgeSql(conn, sql, this.options.policy, this.options.plans?.catalog ?? NO_CATALOG);
-      this.judged.set(sql, judgement);
-      if (!judgement.ok) throw judgement.error;
-    } else if (known.ok) {
+      if (!judgement.ok) {
+        this.judged.set(sql, judgement);
+        throw judgement.error;
+      }
+      return this.startNew(conn, sql, false, judgement);
+    }
+    if (known.ok) {
       const plans = this.options.plans;
-      if (known.reusable && plans !== undefined && plans.cache.enabled) return this.runPlan(conn, sql, plans.cache, streaming);
+      if (plans !== undefined && plans.cache.enabled && !known.explain) {
+        // Judged on the second sighting when the quick check passed it, so SQL that never
+        // repeats costs no extra parse.
+        known.reusable ??= await this.judgeReuse(conn, sql, plans.catalog);
+        if (known.reusable === true) return this.runPlan(conn, sql, plans.cache, streaming);
+      }
       if (!streaming) return conn.run(sql);
     }
+    return this.startNew(conn, sql, false);
+  }
+
+  /** Splits, prepares and starts a text the guard passed; remembers the judgement once the type is known. */
+  private async startNew(conn: DuckDBConnection, sql: string, selectOnly: boolean, judgement?: Judgement): Promise<DuckDBResult> {
     const extracted = await conn.extractStatements(sql);
     if (extracted.count !== 1) throw badRequestError(`Send one statement per request (got ${extracted.count})`);
     const prepared = await extracted.prepare(0);
     try {
       const type = prepared.statementType;
-      if (!isAllowedStatement(type)) throw readOnlyError(statementTypeName(type));
+      if (selectOnly ? type !== StatementType.SELECT : !isAllowedStatement(type)) {
+        const error = readOnlyError(statementTypeName(type));
+        this.judged.set(sql, { ok: false, error });
+        throw error;
+      }
+      this.judged.set(sql, judgement ?? { ok: true, explain: type === StatementType.EXPLAIN, reusable: undefined });
       if (prepared.parameterCount > 0) throw badRequestError('Parameters ($1, ?) are not supported: inline the values');
       return await prepared.stream();
     } finally {
       prepared.destroySync();
+    }
+  }
+
+  /** undefined when DuckDB could not say (an interrupt, say): judged again next time. */
+  private async judgeReuse(conn: DuckDBConnection, sql: string, catalog: Catalog): Promise<boolean | undefined> {
+    try {
+      // json_serialize_sql takes a constant, not a parameter.
+      const reader = await conn.runAndReadAll(`SELECT json_serialize_sql('${sql.replaceAll("'", "''")}')`);
+      const serialized = reader.getRows()[0]?.[0];
+      return typeof serialized === 'string' && isReusablePlan(serialized, catalog);
+    } catch {
+      return undefined;
     }
   }
 

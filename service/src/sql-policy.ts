@@ -109,6 +109,13 @@ export class SqlPolicy {
     return cls === undefined || cls === 'read' ? undefined : { name, class: cls };
   }
 
+  /** Whether a function or a relation of this name is refused (names are case-insensitive). */
+  isRefusedName(name: string): boolean {
+    const f = this.functions.get(name);
+    const r = this.relations.get(name);
+    return (f !== undefined && f !== 'read') || (r !== undefined && r !== 'read');
+  }
+
   /** Undefined when the relation may be read (a table or view of ours, a file, a CTE). */
   refuseRelation(name: string): Refusal | undefined {
     const cls = this.relations.get(name.toLowerCase());
