@@ -144,20 +144,27 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     };
     reply.raw.once('close', onClose);
     try {
-      const result = await deps.queries.run(query, abort.signal);
-      if (query.format === 'csv') {
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('x-row-count', String(result.rowCount))
-          .header('x-execution-time-ms', String(round(result.executionMs)))
-          .header('x-wait-time-ms', String(round(result.waitMs)))
-          .send(result.parts.join(''));
+      const answer = await deps.queries.answer(query, abort.signal);
+      reply.type(query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8');
+      if (answer.kind === 'whole') {
+        const s = answer.summary;
+        if (query.format === 'csv') {
+          reply
+            .header('x-row-count', String(s.rowCount))
+            .header('x-execution-time-ms', String(round(s.executionMs)))
+            .header('x-wait-time-ms', String(round(s.waitMs)));
+        }
+        if (s.truncated) reply.header('x-truncated', 'true');
+        return reply.send(answer.body);
       }
-      const body =
-        `{"success":true,"columns":${JSON.stringify(result.columns)},"data":[${result.parts.join(',')}],` +
-        `"row_count":${result.rowCount},"execution_time_ms":${round(result.executionMs)},` +
-        `"wait_time_ms":${round(result.waitMs)},"timestamp":"${new Date().toISOString()}","error":null}`;
-      return reply.type('application/json; charset=utf-8').send(body);
+      // Streamed: the figures come at the end of the JSON body; a failure after the first
+      // byte breaks the response (no final chunk) so that no client takes it for complete.
+      answer.body.once('error', (err: unknown) => {
+        const code = isArcError(err) ? err.code : 'ARC_ERR_INTERNAL';
+        const level = code === 'ARC_ERR_CLIENT_GONE' ? 'debug' : 'warn';
+        req.log[level]({ reqId: req.id, code, err }, 'answer broken after its first byte');
+      });
+      return reply.send(answer.body);
     } catch (err) {
       if (isArcError(err)) {
         const level = err.statusCode >= 500 && err.code !== 'ARC_ERR_CLIENT_GONE' ? 'warn' : 'debug';

@@ -16,6 +16,9 @@ export interface ServiceConfig {
   readonly maxQueue: number;
   readonly largeResultRows: number;
   readonly queryTimeoutMs: number;
+  /** ARC_MAX_RESULT_ROWS / ARC_MAX_RESULT_BYTES: an answer beyond them fails (off when undefined). */
+  readonly maxResultRows: number | undefined;
+  readonly maxResultBytes: number | undefined;
   /** Prepared plans kept per connection for repeated SQL that reads only tables; 0: none. */
   readonly planCacheSize: number;
   readonly memoryLimit: string | undefined;
@@ -173,6 +176,8 @@ export function loadConfig(env: Env): ServiceConfig {
     maxQueue: r.int('DUCKDB_MAX_QUEUE', 1000, 0, 1_000_000),
     largeResultRows: r.int('DUCKDB_LARGE_RESULT_ROWS', 5000, 1, 1_000_000_000),
     queryTimeoutMs: r.seconds('DUCKDB_QUERY_TIMEOUT', 300, 0.1, 86_400),
+    maxResultRows: r.optStr('ARC_MAX_RESULT_ROWS') === undefined ? undefined : r.int('ARC_MAX_RESULT_ROWS', 0, 1, Number.MAX_SAFE_INTEGER),
+    maxResultBytes: r.optStr('ARC_MAX_RESULT_BYTES') === undefined ? undefined : r.int('ARC_MAX_RESULT_BYTES', 0, 1024, Number.MAX_SAFE_INTEGER),
     planCacheSize: r.int('DUCKDB_PLAN_CACHE_SIZE', 64, 0, 10_000),
     memoryLimit,
     threads,

@@ -70,6 +70,15 @@ export function readOnlyError(what: string, hint?: string): ArcError {
   );
 }
 
+/** An answer over ARC_MAX_RESULT_ROWS or ARC_MAX_RESULT_BYTES. */
+export function resultTooLargeError(what: string): ArcError {
+  return new ArcError(
+    'ARC_ERR_RESULT_TOO_LARGE',
+    413,
+    `Query result exceeds the service's limit: ${what}. Narrow the query, or add a LIMIT`,
+  );
+}
+
 export function sandboxError(message: string, cause?: unknown): ArcError {
   return new ArcError('ARC_ERR_SANDBOX', 403, message, { cause });
 }

@@ -14,7 +14,7 @@ import { REFUSED_BECAUSE, type Refusal, type SqlPolicy } from './sql-policy.ts';
  */
 export type Judgement =
   /** reusable: undefined when the quick check passed the text and no parse tree was made. */
-  | { readonly ok: true; readonly explain: boolean; reusable: boolean | undefined }
+  | { readonly ok: true; readonly explain: boolean; reusable: boolean | undefined; /** its last answer was streamed */ big?: boolean }
   | { readonly ok: false; readonly error: ArcError };
 
 /** First words of a text that the quick check may pass: the forms of a SELECT statement. */

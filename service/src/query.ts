@@ -1,4 +1,5 @@
-import { type DuckDBConnection, type DuckDBDataChunk, DuckDBMaterializedResult, type DuckDBResult, StatementType } from '@duckdb/node-api';
+import { Readable } from 'node:stream';
+import { type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBResult, StatementType } from '@duckdb/node-api';
 import {
   ArcError,
   badRequestError,
@@ -16,10 +17,10 @@ import { judgeSql, type Judgement, quickSelect } from './guard.ts';
 import { type Catalog, isReusablePlan, type PlanCache } from './plan-cache.ts';
 import { isAllowedStatement, JudgementCache, statementTypeName } from './sandbox.ts';
 import type { SqlPolicy } from './sql-policy.ts';
-import { chunkRows, csvLine, csvRows, rowsJsonFragment, uniqueColumnNames } from './serialize.ts';
+import { AnswerReader, type AnswerSummary, answerHead, answerTail, type Format } from './answer.ts';
 import type { Priority } from './wait-queue.ts';
 
-export type Format = 'json' | 'csv';
+export type { Format } from './answer.ts';
 
 export interface QueryRequest {
   sql: string;
@@ -30,11 +31,21 @@ export interface QueryRequest {
   csvNull?: string | undefined;
 }
 
+/**
+ * An answer, as the HTTP layer sends it: whole, when it was complete before its first byte (a
+ * small answer: one write, a Content-Length), or as a stream of pieces. A stream that fails
+ * after its first byte errors: the response must then break, never end as if complete.
+ */
+export type Answer =
+  | { readonly kind: 'whole'; readonly columns: string[]; readonly body: string; readonly summary: AnswerSummary }
+  | { readonly kind: 'stream'; readonly columns: string[]; readonly body: Readable; readonly done: Promise<AnswerSummary> };
+
+/** A whole answer read in process (tests, benchmarks, tools). */
 export interface QueryResult {
   columns: string[];
-  /** JSON: row fragments "[..],[..]" to join with ","; CSV: lines including the header. */
-  parts: string[];
+  body: string;
   rowCount: number;
+  truncated: boolean;
   waitMs: number;
   executionMs: number;
 }
@@ -52,6 +63,9 @@ export interface QueryCounters {
 export interface QueryServiceOptions {
   queryTimeoutMs: number;
   largeResultRows: number;
+  /** ARC_MAX_RESULT_ROWS / ARC_MAX_RESULT_BYTES (off when undefined). */
+  maxResultRows?: number | undefined;
+  maxResultBytes?: number | undefined;
   /** What the read-only guard lets statements call and read (SqlPolicy.load of the instance). */
   policy: SqlPolicy;
   now?: () => number;
@@ -106,15 +120,40 @@ export class QueryService {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /** Runs a query and reads its whole answer (in-process callers; HTTP uses `answer`). */
   async run(req: QueryRequest, signal?: AbortSignal): Promise<QueryResult> {
+    const a = await this.answer(req, signal);
+    let body: string;
+    let summary: AnswerSummary;
+    if (a.kind === 'whole') {
+      body = a.body;
+      summary = a.summary;
+    } else {
+      const parts: string[] = [];
+      for await (const piece of a.body) parts.push(String(piece));
+      body = parts.join('');
+      summary = await a.done;
+    }
+    return { columns: a.columns, body, rowCount: summary.rowCount, truncated: summary.truncated, waitMs: summary.waitMs, executionMs: summary.executionMs };
+  }
+
+  /**
+   * Runs one query and gives its answer: whole when it is complete within the first ~64 KiB,
+   * else as a stream that reads from DuckDB only as fast as the client takes it. Counters and
+   * the outcome are settled when the answer ends, however it ends.
+   */
+  async answer(req: QueryRequest, signal?: AbortSignal): Promise<Answer> {
     const started = this.now();
-    try {
-      const result = await this.runInner(req, signal);
-      this.counters.executed++;
-      this.counters.totalExecutionMs += result.executionMs;
-      this.options.onQueryDone?.('success', (this.now() - started) / 1000);
-      return result;
-    } catch (err) {
+    let settled = false;
+    const settle = (err: unknown, summary?: AnswerSummary): ArcError | undefined => {
+      if (settled) return undefined;
+      settled = true;
+      if (err === undefined) {
+        this.counters.executed++;
+        this.counters.totalExecutionMs += summary?.executionMs ?? 0;
+        this.options.onQueryDone?.('success', (this.now() - started) / 1000);
+        return undefined;
+      }
       const e = isArcError(err) ? err : classify(err).error;
       let outcome: 'error' | 'timeout' | 'aborted' | 'refused' = 'error';
       if (e.code === 'ARC_ERR_QUERY_TIMEOUT') {
@@ -130,91 +169,33 @@ export class QueryService {
         this.counters.failed++;
       }
       this.options.onQueryDone?.(outcome, (this.now() - started) / 1000);
-      throw e;
-    }
-  }
-
-  private async runInner(req: QueryRequest, signal: AbortSignal | undefined): Promise<QueryResult> {
-    const known = this.judged.get(req.sql);
-    if (known !== undefined && !known.ok) throw known.error;
-    let lease: Lease<DuckDBConnection>;
-    try {
-      lease = await this.pool.acquire(req.priority, signal);
-    } catch (err) {
-      if (signal?.aborted === true && !isArcError(err)) throw clientGoneError();
-      throw err;
-    }
-    return this.execute(lease, req, known, signal);
-  }
-
-  private async execute(
-    lease: Lease<DuckDBConnection>,
-    req: QueryRequest,
-    known: Judgement | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<QueryResult> {
-    const conn = lease.connection;
-    const execStart = this.now();
-    let interrupted: 'timeout' | 'client' | 'shutdown' | undefined;
-    const interrupt = (why: 'timeout' | 'client' | 'shutdown'): void => {
-      interrupted ??= why;
-      conn.interrupt();
+      return e;
     };
-    const timer = setTimeout(() => interrupt('timeout'), this.options.queryTimeoutMs);
-    const onAbort = (): void => interrupt('client');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let action: ReleaseAction = 'reuse';
-    this.running.add(interrupt);
     try {
-      if (signal?.aborted === true) throw clientGoneError();
-      const result = await this.start(conn, req.sql, known, req.limit !== undefined);
-      if (result instanceof DuckDBMaterializedResult && result.rowCount <= this.options.largeResultRows && interrupted === undefined) {
-        // The answer is complete and in memory: free the connection for the next caller now
-        // and serialise without holding it.
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.running.delete(interrupt);
-        lease.release('reuse');
+      const known = this.judged.get(req.sql);
+      if (known !== undefined && !known.ok) throw known.error;
+      let lease: Lease<DuckDBConnection>;
+      try {
+        lease = await this.pool.acquire(req.priority, signal);
+      } catch (err) {
+        if (signal?.aborted === true && !isArcError(err)) throw clientGoneError();
+        throw err;
       }
-      const out = await this.read(result, req);
-      // An interrupt between two fetches of a streaming result ends it quietly (an empty
-      // chunk, no error): never pass a cut-short result off as complete.
-      if (interrupted !== undefined) throw new Error('interrupted');
-      if (out.rowsRead > this.options.largeResultRows) {
-        action = 'recreate';
-        this.counters.largeResultRecreations++;
-      }
-      return {
-        columns: out.columns,
-        parts: out.parts,
-        rowCount: out.rowCount,
-        waitMs: lease.waitMs,
-        executionMs: this.now() - execStart,
-      };
+      return await new Execution(this, lease, req, known, signal, settle).begin();
     } catch (err) {
-      if (interrupted === 'timeout') {
-        action = 'check';
-        throw queryTimeoutError(this.options.queryTimeoutMs);
-      }
-      if (interrupted === 'client') {
-        action = 'check';
-        throw clientGoneError();
-      }
-      if (interrupted === 'shutdown') {
-        action = 'check';
-        throw poolClosedError();
-      }
-      const c = classify(err);
-      action = c.action;
-      throw c.error;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      this.running.delete(interrupt);
-      // An interrupt that raced with the end of the query may linger on the connection: check it.
-      if (interrupted !== undefined && action === 'reuse') action = 'check';
-      lease.release(action);
+      throw settle(err) ?? err;
     }
+  }
+
+  /** @internal the parts of the service an Execution uses. */
+  get internals() {
+    return {
+      options: this.options,
+      now: this.now,
+      running: this.running,
+      counters: this.counters,
+      start: (conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean) => this.start(conn, sql, known, streaming),
+    };
   }
 
   /**
@@ -297,32 +278,6 @@ export class QueryService {
     }
   }
 
-  private async read(result: DuckDBResult, req: QueryRequest) {
-    const out: ReadState = { columns: uniqueColumnNames(result.columnNames()), parts: [], rowCount: 0, rowsRead: 0 };
-    const max = req.limit ?? Number.POSITIVE_INFINITY;
-    if (req.format === 'csv') out.parts.push(csvLine(out.columns));
-    if (result instanceof DuckDBMaterializedResult) {
-      // Already in memory: read chunks in place (no threadpool round trip each), yielding to
-      // the event loop every few milliseconds so a large answer cannot stall other requests.
-      let sliceStart = performance.now();
-      const count = result.chunkCount;
-      for (let i = 0; i < count && out.rowCount < max; i++) {
-        addChunk(out, result.getChunk(i), max, req);
-        if (i + 1 < count && performance.now() - sliceStart > YIELD_AFTER_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          sliceStart = performance.now();
-        }
-      }
-      return out;
-    }
-    while (out.rowCount < max) {
-      const chunk = await result.fetchChunk();
-      if (chunk === null || chunk.rowCount === 0) break;
-      addChunk(out, chunk, max, req);
-    }
-    return out;
-  }
-
   /** Interrupts every running query (shutdown after the grace period). */
   interruptAll(): number {
     const n = this.running.size;
@@ -342,20 +297,208 @@ export class QueryService {
 
 const NO_CATALOG: Catalog = { tables: new Set(), views: new Set() };
 
-/** Slice of main-thread time after which reading a materialized result yields to other work. */
+/** Body text read before the first byte: an answer that ends within it is sent whole. */
+const WHOLE_ANSWER_CHARS = 64 * 1024;
+
+/** Slice of main-thread time after which reading an answer in memory yields to other work. */
 const YIELD_AFTER_MS = 10;
 
-interface ReadState {
-  columns: string[];
-  parts: string[];
-  rowCount: number;
-  rowsRead: number;
-}
+type Why = 'timeout' | 'client' | 'shutdown';
 
-function addChunk(out: ReadState, chunk: DuckDBDataChunk, max: number, req: QueryRequest): void {
-  if (chunk.rowCount === 0) return;
-  out.rowsRead += chunk.rowCount;
-  const rows: unknown[][] = [];
-  out.rowCount += chunkRows(chunk, max - out.rowCount, rows);
-  if (rows.length > 0) out.parts.push(req.format === 'csv' ? csvRows(rows, req.csvNull) : rowsJsonFragment(rows));
+/**
+ * One query from its lease to the end of its answer: the query timeout, the client's cancel and
+ * shutdown interrupt it wherever it is (in DuckDB, or waiting for a slow client), and the
+ * connection goes back to the pool once, healthy, checked or replaced.
+ */
+class Execution {
+  private interrupted: Why | undefined;
+  private action: ReleaseAction = 'reuse';
+  private released = false;
+  private stream: Readable | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly execStart: number;
+  private readonly onAbort = (): void => this.interrupt('client');
+  private readonly onShutdown = (why: 'shutdown'): void => this.interrupt(why);
+  private readonly service: QueryService;
+  private readonly lease: Lease<DuckDBConnection>;
+  private readonly req: QueryRequest;
+  private readonly known: Judgement | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly settle: (err: unknown, summary?: AnswerSummary) => ArcError | undefined;
+
+  constructor(
+    service: QueryService,
+    lease: Lease<DuckDBConnection>,
+    req: QueryRequest,
+    known: Judgement | undefined,
+    signal: AbortSignal | undefined,
+    settle: (err: unknown, summary?: AnswerSummary) => ArcError | undefined,
+  ) {
+    this.service = service;
+    this.lease = lease;
+    this.req = req;
+    this.known = known;
+    this.signal = signal;
+    this.settle = settle;
+    const { options, now, running } = service.internals;
+    this.execStart = now();
+    this.timer = setTimeout(() => this.interrupt('timeout'), options.queryTimeoutMs);
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    running.add(this.onShutdown);
+  }
+
+  private interrupt(why: Why): void {
+    this.interrupted ??= why;
+    this.lease.connection.interrupt();
+    // A stream waiting for a slow client is not in DuckDB: break it from here.
+    this.stream?.destroy(this.interruptError());
+  }
+
+  private interruptError(): ArcError | undefined {
+    const { options } = this.service.internals;
+    if (this.interrupted === 'timeout') return queryTimeoutError(options.queryTimeoutMs);
+    if (this.interrupted === 'client') return clientGoneError();
+    if (this.interrupted === 'shutdown') return poolClosedError();
+    return undefined;
+  }
+
+  /** Gives the connection back once (an interrupted one is checked first). */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    const { running } = this.service.internals;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this.onAbort);
+    running.delete(this.onShutdown);
+    // An interrupt that raced with the end of the query may linger on the connection: check it.
+    if (this.interrupted !== undefined && this.action === 'reuse') this.action = 'check';
+    this.lease.release(this.action);
+  }
+
+  /** The error to answer with: the interrupt's when there was one, else DuckDB's, classified. */
+  private fail(err: unknown): ArcError {
+    const interruptError = this.interruptError();
+    if (interruptError !== undefined) {
+      this.action = 'check';
+      return interruptError;
+    }
+    if (isArcError(err)) return err;
+    const c = classify(err);
+    this.action = c.action;
+    return c.error;
+  }
+
+  private summary(reader: AnswerReader): AnswerSummary {
+    const { now } = this.service.internals;
+    return { rowCount: reader.rowCount, rowsRead: reader.rowsRead, truncated: reader.truncated, executionMs: now() - this.execStart, waitMs: this.lease.waitMs };
+  }
+
+  private finish(reader: AnswerReader): AnswerSummary {
+    // An interrupt between two fetches ends a streaming result quietly (no error): never pass
+    // a cut-short result off as complete.
+    if (this.interrupted !== undefined) throw new Error('interrupted');
+    const { options, counters } = this.service.internals;
+    if (reader.rowsRead > options.largeResultRows) {
+      this.action = 'recreate';
+      counters.largeResultRecreations++;
+    }
+    return this.summary(reader);
+  }
+
+  async begin(): Promise<Answer> {
+    const { options, start } = this.service.internals;
+    let reader: AnswerReader;
+    const pieces: string[] = [];
+    try {
+      if (this.signal?.aborted === true) throw clientGoneError();
+      const streaming = this.req.limit !== undefined || (this.known?.ok === true && this.known.big === true);
+      const result = await start(this.lease.connection, this.req.sql, this.known, streaming);
+      reader = new AnswerReader(result, this.req.format, { limit: this.req.limit, maxRows: options.maxResultRows, maxBytes: options.maxResultBytes }, this.req.csvNull);
+      if (reader.materialized && (result as DuckDBMaterializedResult).rowCount <= options.largeResultRows && this.interrupted === undefined) {
+        // The answer is complete and in memory: free the connection for the next caller now
+        // and serialise without holding it.
+        this.release();
+      }
+      pieces.push(answerHead(this.req.format, reader.columns));
+      let size = 0;
+      for (;;) {
+        const piece = await reader.read();
+        if (piece === undefined) {
+          const summary = this.finish(reader);
+          this.release();
+          this.settle(undefined, summary);
+          pieces.push(answerTail(this.req.format, summary));
+          return { kind: 'whole', columns: reader.columns, body: pieces.join(''), summary };
+        }
+        pieces.push(piece);
+        size += piece.length;
+        if (size > WHOLE_ANSWER_CHARS) break;
+      }
+    } catch (err) {
+      const e = this.fail(err);
+      this.release();
+      throw e;
+    }
+    this.remember();
+    return this.streamRest(reader, pieces.join(''));
+  }
+
+  /** A text whose answer was too big to send whole runs from a streaming result next time. */
+  private remember(): void {
+    if (this.known?.ok === true) this.known.big = true;
+  }
+
+  private streamRest(reader: AnswerReader, first: string): Answer {
+    let settleDone!: { resolve: (s: AnswerSummary) => void; reject: (e: unknown) => void };
+    const done = new Promise<AnswerSummary>((resolve, reject) => {
+      settleDone = { resolve, reject };
+    });
+    // Settled however the stream ends; nobody needs to listen.
+    done.catch(() => undefined);
+    this.stream = Readable.from(this.pieces(reader, first, settleDone), { objectMode: true, highWaterMark: 1 });
+    return { kind: 'stream', columns: reader.columns, body: this.stream, done };
+  }
+
+  /** The rest of a streamed answer, one chunk's piece at a time, pulled by the socket. */
+  private async *pieces(
+    reader: AnswerReader,
+    first: string,
+    done: { resolve: (s: AnswerSummary) => void; reject: (e: unknown) => void },
+  ): AsyncGenerator<string> {
+    let ended = false;
+    try {
+      yield first;
+      let slice = performance.now();
+      for (;;) {
+        const piece = await reader.read();
+        if (piece === undefined) break;
+        yield piece;
+        if (reader.materialized && performance.now() - slice > YIELD_AFTER_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          slice = performance.now();
+        }
+      }
+      const summary = this.finish(reader);
+      ended = true;
+      this.release();
+      this.settle(undefined, summary);
+      done.resolve(summary);
+      const tail = answerTail(this.req.format, summary);
+      if (tail !== '') yield tail;
+    } catch (err) {
+      const e = this.fail(err);
+      this.release();
+      done.reject(this.settle(e) ?? e);
+      throw e;
+    } finally {
+      if (!ended && !this.released) {
+        // The stream was destroyed from outside (the client went away) while it waited.
+        this.interrupted ??= 'client';
+        this.lease.connection.interrupt();
+        const e = this.fail(undefined);
+        this.release();
+        done.reject(this.settle(e) ?? e);
+      }
+    }
+  }
 }

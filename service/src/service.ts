@@ -84,6 +84,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
   const queries = new QueryService(pool, {
     queryTimeoutMs: config.queryTimeoutMs,
     largeResultRows: config.largeResultRows,
+    maxResultRows: config.maxResultRows,
+    maxResultBytes: config.maxResultBytes,
     policy,
     plans: { cache: plans, catalog },
     onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
