@@ -27,12 +27,17 @@ function digest(token: string): Buffer {
   return hash('sha256', token, 'buffer');
 }
 
-/** The token of a request: `Authorization: Bearer T`, `Authorization: Token T` or `x-api-key: T`. */
+/**
+ * The token of a request, as Arc reads it: `Authorization: Bearer T`, `Authorization: Token T`,
+ * `Authorization: T` (no scheme), or `x-api-key: T`.
+ */
 export function tokenFromHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
   const auth = headers.authorization;
   if (typeof auth === 'string') {
     const m = /^(?:Bearer|Token)\s+(\S+)\s*$/i.exec(auth);
     if (m !== null) return m[1];
+    const raw = auth.trim();
+    if (raw !== '' && !/\s/.test(raw)) return raw;
   }
   const key = headers['x-api-key'];
   if (typeof key === 'string' && key.trim() !== '') return key.trim();

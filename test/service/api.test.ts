@@ -56,13 +56,20 @@ describe('query API on the real service (DuckDB + HTTP on loopback), default set
     expect(m.total_queries_timeout).toBe(0);
   });
 
-  it('accepts the token as Bearer, Token and x-api-key, and refuses a wrong or missing one', async () => {
+  it('accepts the token as Bearer, Token, with no scheme (as Arc does) and as x-api-key, and refuses a wrong or missing one', async () => {
     const call = (headers: Record<string, string>) =>
       fetch(`${svc.url}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"sql":"SELECT 1"}' });
     expect((await call({ authorization: `Bearer ${TEST_TOKEN}` })).status).toBe(200);
     expect((await call({ authorization: `Token ${TEST_TOKEN}` })).status).toBe(200);
     expect((await call({ 'x-api-key': TEST_TOKEN })).status).toBe(200);
-    const bad: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-123' }, { authorization: `Basic ${TEST_TOKEN}` }, { 'x-api-key': '' }];
+    expect((await call({ authorization: TEST_TOKEN })).status).toBe(200);
+    const bad: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer wrong-token-123' },
+      { authorization: `Basic ${TEST_TOKEN}` },
+      { authorization: 'wrong-token-123' },
+      { 'x-api-key': '' },
+    ];
     for (const headers of bad) {
       const res = await call(headers);
       expect(res.status).toBe(401);
