@@ -69,6 +69,15 @@ export function parseQueryBody(body: unknown): QueryRequest {
   return { sql: b.sql, format, limit, priority, csvNull };
 }
 
+/** Arc's warning levels for a row estimate: none, low (> 10 000), medium (> 100 000), high (> 1 000 000). */
+export function estimateWarning(rows: number): { warning_level: 'none' | 'low' | 'medium' | 'high'; warning_message: string } {
+  const n = rows.toLocaleString('en-US');
+  if (rows > 1_000_000) return { warning_level: 'high', warning_message: `Large answer: ${n} rows. Expect minutes and much memory; add filters, an aggregate or a LIMIT.` };
+  if (rows > 100_000) return { warning_level: 'medium', warning_message: `Medium answer: ${n} rows. Expect tens of seconds.` };
+  if (rows > 10_000) return { warning_level: 'low', warning_message: `${n} rows: should be quick.` };
+  return { warning_level: 'none', warning_message: `Small answer: ${n} rows.` };
+}
+
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -172,6 +181,36 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
         if (err.code === 'ARC_ERR_CLIENT_GONE') return reply;
       }
       throw err;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  });
+
+  app.post('/api/v1/query/estimate', { onRequest: requireToken }, async (req, reply) => {
+    const { sql, priority } = parseQueryBody(req.body);
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!reply.raw.writableFinished) abort.abort(new Error('client closed the request'));
+    };
+    reply.raw.once('close', onClose);
+    const started = performance.now();
+    try {
+      // The statement's own text inside a count: the guard judges the whole, as for any query.
+      const counted = `SELECT count(*) AS n FROM (\n${sql.replace(/[\s;]+$/, '')}\n) AS arc_estimate`;
+      const result = await deps.queries.run({ sql: counted, format: 'json', limit: undefined, priority }, abort.signal);
+      const rows = Number((JSON.parse(result.body) as { data: number[][] }).data[0]?.[0] ?? 0);
+      return { success: true, estimated_rows: rows, ...estimateWarning(rows), execution_time_ms: round(performance.now() - started) };
+    } catch (err) {
+      if (!isArcError(err)) throw err;
+      if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+      return reply.code(err.statusCode).send({
+        success: false,
+        estimated_rows: null,
+        warning_level: 'error',
+        execution_time_ms: round(performance.now() - started),
+        error: err.message,
+        code: err.code,
+      });
     } finally {
       reply.raw.off('close', onClose);
     }

@@ -288,6 +288,45 @@ describe('answers that stay true to what was asked', () => {
   });
 });
 
+describe('POST /api/v1/query/estimate, as Arc answers it', () => {
+  let svc: RunningService;
+  beforeAll(async () => {
+    svc = await startService();
+  });
+  afterAll(async () => svc.close());
+
+  const estimate = async (sql: string) => {
+    const res = await fetch(`${svc.url}/api/v1/query/estimate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${svc.token}` },
+      body: JSON.stringify({ sql }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it.each([
+    ['SELECT * FROM cpu', 10000, 'none'],
+    ['SELECT * FROM cpu;  ', 10000, 'none'],
+    ['SELECT * FROM cpu -- every row', 10000, 'none'],
+    ['SELECT * FROM range(10001)', 10001, 'low'],
+    ['SELECT * FROM range(100001)', 100001, 'medium'],
+    ['SELECT * FROM range(2000000)', 2000000, 'high'],
+  ])('counts %s: %i rows, warning %s', async (sql, rows, level) => {
+    const r = await estimate(sql);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ success: true, estimated_rows: rows, warning_level: level });
+    expect(typeof r.body.warning_message).toBe('string');
+    expect(typeof r.body.execution_time_ms).toBe('number');
+  });
+
+  it('answers bad SQL with 400 and a refused one with 403, warning level error', async () => {
+    expect(await estimate('SELEC 1')).toMatchObject({ status: 400, body: { success: false, estimated_rows: null, warning_level: 'error' } });
+    expect(await estimate('SELECT * FROM duckdb_logs')).toMatchObject({ status: 403, body: { success: false, warning_level: 'error' } });
+    expect((await estimate('DROP TABLE cpu')).status).toBe(400);
+    expect((await svc.query({ sql: 'SELECT count(*) FROM cpu' }).then((r) => r.json())) as Envelope).toMatchObject({ data: [[10000]] });
+  });
+});
+
 describe('waiting, timeouts and cancellation (pool of 1)', () => {
   let svc: RunningService;
   beforeAll(async () => {
