@@ -1,9 +1,10 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FlatPoolMetrics, QueryPoolMetrics, RuntimeInfo } from '@arcops/common';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type TokenAuth, tokenFromHeaders } from './auth.ts';
+import { TokenAuth, tokenFromHeaders } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
-import { ArcError, badRequestError, isArcError, unauthorizedError } from './errors.ts';
+import { ArcError, badRequestError, isArcError, queryCancelledError, unauthorizedError } from './errors.ts';
+import { QueryRegistry } from './registry.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { DuckDBConnectionPool } from './pool.ts';
 import type { Format, QueryRequest, QueryService } from './query.ts';
@@ -19,6 +20,8 @@ export interface AppDeps {
   loadedModules: () => string[];
   /** True once shutdown began: responses then close their connection (no keep-alive). */
   isShuttingDown?: () => boolean;
+  /** The running and recent queries (GET/DELETE /api/v1/queries); one of its own when absent. */
+  registry?: QueryRegistry;
   /** libuv's threadpool size the process runs with (reported by /api/v1/runtime). */
   threadpoolSize: number;
   startedAt?: number;
@@ -78,6 +81,14 @@ export function estimateWarning(rows: number): { warning_level: 'none' | 'low' |
   return { warning_level: 'none', warning_message: `Small answer: ${n} rows.` };
 }
 
+/** How a query's end shows in the running-queries API. */
+function endStatus(err: unknown): 'cancelled' | 'failed' | 'timed_out' {
+  if (!isArcError(err)) return 'failed';
+  if (err.code === 'ARC_ERR_QUERY_TIMEOUT') return 'timed_out';
+  if (err.code === 'ARC_ERR_QUERY_CANCELLED' || err.code === 'ARC_ERR_CLIENT_GONE') return 'cancelled';
+  return 'failed';
+}
+
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -109,6 +120,7 @@ export function flatMetrics(deps: Pick<AppDeps, 'pool' | 'queries'>, startedAt: 
 /** The query service's HTTP API (Arc-compatible). Listening is the caller's business. */
 export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
   const startedAt = deps.startedAt ?? Date.now();
+  const registry = deps.registry ?? new QueryRegistry();
   const app = Fastify({
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -152,9 +164,20 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort(new Error('client closed the request'));
     };
     reply.raw.once('close', onClose);
+    const viewer = TokenAuth.fingerprint(tokenFromHeaders(req.headers) ?? '');
+    const id = registry.start(query.sql, viewer, req.ip, query.priority, () => abort.abort(queryCancelledError(id)));
+    reply.header('x-arc-query-id', id);
     try {
       const answer = await deps.queries.answer(query, abort.signal);
       reply.type(query.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8');
+      if (answer.kind === 'stream') {
+        void answer.done.then(
+          (s) => registry.end(id, 'completed', { rowCount: s.rowCount }),
+          (err: unknown) => registry.end(id, endStatus(err), { error: (err as Error).message }),
+        );
+      } else {
+        registry.end(id, 'completed', { rowCount: answer.summary.rowCount });
+      }
       if (answer.kind === 'whole') {
         const s = answer.summary;
         if (query.format === 'csv') {
@@ -175,6 +198,7 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
       });
       return reply.send(answer.body);
     } catch (err) {
+      registry.end(id, endStatus(err), { error: (err as Error).message });
       if (isArcError(err)) {
         const level = err.statusCode >= 500 && err.code !== 'ARC_ERR_CLIENT_GONE' ? 'warn' : 'debug';
         req.log[level]({ reqId: req.id, code: err.code, priority: query.priority }, err.message);
@@ -214,6 +238,35 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
     } finally {
       reply.raw.off('close', onClose);
     }
+  });
+
+  const viewerOf = (req: FastifyRequest): string => TokenAuth.fingerprint(tokenFromHeaders(req.headers) ?? '');
+  const listActive = async (req: FastifyRequest) => {
+    const queries = registry.active(viewerOf(req));
+    return { success: true, count: queries.length, queries };
+  };
+  app.get('/api/v1/queries', { onRequest: requireToken }, listActive);
+  app.get('/api/v1/queries/active', { onRequest: requireToken }, listActive);
+  app.get('/api/v1/queries/history', { onRequest: requireToken }, async (req) => {
+    const raw = (req.query as Record<string, string | undefined>).limit;
+    const limit = raw === undefined ? 50 : Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw badRequestError('"limit" must be an integer from 1 to 1000');
+    const queries = registry.history(viewerOf(req), limit);
+    return { success: true, count: queries.length, queries };
+  });
+  app.get('/api/v1/queries/:id', { onRequest: requireToken }, async (req) => {
+    const { id } = req.params as { id: string };
+    const query = registry.get(id, viewerOf(req));
+    if (query === undefined) throw new ArcError('ARC_ERR_NOT_FOUND', 404, 'Query not found');
+    return { success: true, query };
+  });
+  app.delete('/api/v1/queries/:id', { onRequest: requireToken }, async (req) => {
+    const { id } = req.params as { id: string };
+    const outcome = registry.cancel(id, viewerOf(req));
+    if (outcome === 'not-found') throw new ArcError('ARC_ERR_NOT_FOUND', 404, 'Query not found');
+    if (outcome === 'finished') throw new ArcError('ARC_ERR_QUERY_FINISHED', 409, `Query already ${registry.statusOf(id) ?? 'finished'}`);
+    if (outcome === 'not-yours') throw new ArcError('ARC_ERR_FORBIDDEN', 403, 'The query was sent with another token: only its sender may cancel it');
+    return { success: true, message: 'Query cancelled' };
   });
 
   app.get('/api/v1/metrics', { onRequest: requireToken }, async () => flatMetrics(deps, startedAt));

@@ -14,6 +14,11 @@ export class TokenAuth {
     return `arc_${randomBytes(24).toString('base64url')}`;
   }
 
+  /** A short, stable name for a token that does not reveal it (the running-queries API shows it). */
+  static fingerprint(token: string): string {
+    return digest(token).toString('hex').slice(0, 12);
+  }
+
   verify(token: string | undefined): boolean {
     if (token === undefined || token === '') return false;
     const d = digest(token);

@@ -61,6 +61,10 @@ export function clientGoneError(): ArcError {
   return new ArcError('ARC_ERR_CLIENT_GONE', 499, 'The client closed the request');
 }
 
+export function queryCancelledError(id: string): ArcError {
+  return new ArcError('ARC_ERR_QUERY_CANCELLED', 409, `The query was cancelled (DELETE /api/v1/queries/${id})`);
+}
+
 /** `what`: the statement refused, as a noun phrase ("DROP", "EXPLAIN of INSERT"). */
 export function readOnlyError(what: string, hint?: string): ArcError {
   return new ArcError(

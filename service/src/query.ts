@@ -159,7 +159,7 @@ export class QueryService {
       if (e.code === 'ARC_ERR_QUERY_TIMEOUT') {
         this.counters.executionTimeouts++;
         outcome = 'timeout';
-      } else if (e.code === 'ARC_ERR_CLIENT_GONE') {
+      } else if (e.code === 'ARC_ERR_CLIENT_GONE' || e.code === 'ARC_ERR_QUERY_CANCELLED') {
         this.counters.clientAborts++;
         outcome = 'aborted';
       } else if (e.statusCode === 403) {
@@ -178,7 +178,7 @@ export class QueryService {
       try {
         lease = await this.pool.acquire(req.priority, signal);
       } catch (err) {
-        if (signal?.aborted === true && !isArcError(err)) throw clientGoneError();
+        if (signal?.aborted === true && !isArcError(err)) throw abortReason(signal);
         throw err;
       }
       return await new Execution(this, lease, req, known, signal, settle).begin();
@@ -303,7 +303,13 @@ const WHOLE_ANSWER_CHARS = 64 * 1024;
 /** Slice of main-thread time after which reading an answer in memory yields to other work. */
 const YIELD_AFTER_MS = 10;
 
-type Why = 'timeout' | 'client' | 'shutdown';
+type Why = 'timeout' | 'client' | 'cancelled' | 'shutdown';
+
+/** Why a request's signal fired: a cancel through DELETE /api/v1/queries/ID, or the client leaving. */
+function abortReason(signal: AbortSignal): ArcError {
+  const reason: unknown = signal.reason;
+  return isArcError(reason) && reason.code === 'ARC_ERR_QUERY_CANCELLED' ? reason : clientGoneError();
+}
 
 /**
  * One query from its lease to the end of its answer: the query timeout, the client's cancel and
@@ -317,7 +323,10 @@ class Execution {
   private stream: Readable | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly execStart: number;
-  private readonly onAbort = (): void => this.interrupt('client');
+  private readonly onAbort = (): void => {
+    if (this.signal !== undefined && abortReason(this.signal).code === 'ARC_ERR_QUERY_CANCELLED') this.interrupt('cancelled');
+    else this.interrupt('client');
+  };
   private readonly onShutdown = (why: 'shutdown'): void => this.interrupt(why);
   private readonly service: QueryService;
   private readonly lease: Lease<DuckDBConnection>;
@@ -358,6 +367,7 @@ class Execution {
     const { options } = this.service.internals;
     if (this.interrupted === 'timeout') return queryTimeoutError(options.queryTimeoutMs);
     if (this.interrupted === 'client') return clientGoneError();
+    if (this.interrupted === 'cancelled' && this.signal !== undefined) return abortReason(this.signal);
     if (this.interrupted === 'shutdown') return poolClosedError();
     return undefined;
   }
@@ -410,7 +420,7 @@ class Execution {
     let reader: AnswerReader;
     const pieces: string[] = [];
     try {
-      if (this.signal?.aborted === true) throw clientGoneError();
+      if (this.signal?.aborted === true) throw abortReason(this.signal);
       const streaming = this.req.limit !== undefined || (this.known?.ok === true && this.known.big === true);
       const result = await start(this.lease.connection, this.req.sql, this.known, streaming);
       reader = new AnswerReader(result, this.req.format, { limit: this.req.limit, maxRows: options.maxResultRows, maxBytes: options.maxResultBytes }, this.req.csvNull);
