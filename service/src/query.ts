@@ -195,6 +195,10 @@ export class QueryService {
       running: this.running,
       counters: this.counters,
       start: (conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean) => this.start(conn, sql, known, streaming),
+      markBig: (sql: string) => {
+        const j = this.judged.get(sql);
+        if (j?.ok === true) j.big = true;
+      },
     };
   }
 
@@ -455,7 +459,7 @@ class Execution {
 
   /** A text whose answer was too big to send whole runs from a streaming result next time. */
   private remember(): void {
-    if (this.known?.ok === true) this.known.big = true;
+    this.service.internals.markBig(this.req.sql);
   }
 
   private streamRest(reader: AnswerReader, first: string): Answer {

@@ -287,7 +287,8 @@ export function csvLine(values: readonly Json[], nullText?: string): string {
 }
 
 export function csvRows(rows: Json[][], nullText?: string): string {
-  let out = '';
-  for (const r of rows) out += csvLine(r, nullText);
-  return out;
+  // One join per chunk: string concatenation would build a rope of every line first.
+  const lines = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) lines[i] = csvLine(rows[i]!, nullText);
+  return lines.join('');
 }
