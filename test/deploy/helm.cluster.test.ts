@@ -161,8 +161,8 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
 
   it('keeps the CRD (and so every ArcDeployment) when the release is uninstalled', async () => {
     await helm(['uninstall', release, '-n', opNs.name, '--wait', '--timeout', '60s']);
-    await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
-    await expect(kubectl(['get', 'clusterrole', `${fullname}-sidecar`])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}`])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}-sidecar`])).rejects.toThrow(/not ?found/i);
     expect(await kubectl(['get', 'crd', 'arcdeployments.arcops.dev', '-o', 'name'])).toContain('arcdeployments.arcops.dev');
     expect(await kubectl(['-n', appNs.name, 'get', 'arcd', 'arc-basic', '-o', 'name'])).toContain('arc-basic');
   });
@@ -184,7 +184,7 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
 
   it('grants the operator nothing cluster-wide and reconciles in the watched namespace with the env of the chart', async () => {
     await expectOperatorPodsRunning(opNs.name, `app.kubernetes.io/instance=${release},app.kubernetes.io/component=operator`, 1);
-    await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}`])).rejects.toThrow(/not ?found/i);
     expect((await deploymentEnv(opNs.name, fullname)).find((e) => e.name === 'WATCH_NAMESPACES')?.value).toBe(appNs.name);
     await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name });
   });
@@ -214,8 +214,8 @@ describe('kubectl apply -k deploy/default', () => {
   afterAll(async () => {
     // Everything but the CRD, which other test files share.
     await kubectl(['delete', 'namespace', NS, '--timeout=90s', '--ignore-not-found']);
-    await kubectl(['delete', 'clusterrolebinding,clusterrole', 'arc-operator', '--ignore-not-found']);
-    await kubectl(['delete', 'clusterrole', 'arc-operator-sidecar', '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrolebinding,clusterrole', `${NS}-arc-operator`, '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrole', `${NS}-arc-operator-sidecar`, '--ignore-not-found']);
   });
 
   it('installs the operator; its pods are Running on kwok nodes', async () => {
