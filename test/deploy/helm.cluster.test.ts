@@ -132,6 +132,23 @@ async function proveRemediation(appNs: string): Promise<void> {
   }
 }
 
+/**
+ * Makes the API server's Pod Security admission enforce the "restricted" level in these
+ * namespaces: a pod template of the chart or of the operator that breaks it gets no pods (the
+ * ReplicaSet's creations are refused), so the tests below that wait for Running pods fail.
+ */
+async function enforceRestricted(...namespaces: string[]): Promise<void> {
+  for (const ns of namespaces) {
+    await kubectl(['label', 'namespace', ns, '--overwrite', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+    // The admission is on: a pod that breaks "restricted" is refused (so this check can fail).
+    const refused = await kubectl(['-n', ns, 'run', 'psa-probe', '--image=probe:1', '--restart=Never', '--dry-run=server', '-o', 'name']).then(
+      () => '',
+      (err: unknown) => String(err),
+    );
+    expect(refused).toMatch(/violates PodSecurity "restricted:latest"/);
+  }
+}
+
 describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
   const opNs = useTestNamespace('arc-helm-op');
   const appNs = useTestNamespace('arc-helm-app');
@@ -139,6 +156,8 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
   const fullname = `${release}-arc-operator`;
 
   beforeAll(async () => {
+    // Every pod template, the chart's and the operator's, must pass Pod Security "restricted".
+    await enforceRestricted(opNs.name, appNs.name);
     // --take-ownership: the CRD may already be installed by another test file or release.
     await helm(['install', release, CHART, '-n', opNs.name, '--take-ownership', '--wait', '--timeout', '120s']);
   });
@@ -176,6 +195,7 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
   const fullname = `${release}-arc-operator`;
 
   beforeAll(async () => {
+    await enforceRestricted(opNs.name, appNs.name);
     await helm(['install', release, CHART, '-n', opNs.name, '--take-ownership', '--set', `watchNamespaces={${appNs.name}}`, '--set', 'replicaCount=1', '--wait', '--timeout', '120s']);
   });
   afterAll(async () => {
