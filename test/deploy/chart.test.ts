@@ -71,6 +71,14 @@ describe('values.yaml', () => {
 });
 
 describe('docs/install.md', () => {
+  it('upgrades with the values files, never with --reuse-values (it ignores the new chart defaults)', () => {
+    const text = readFileSync(join(CHART, '../../docs/install.md'), 'utf8');
+    const commands = text.split('\n').filter((l) => /^\s*helm upgrade\b/.test(l));
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) expect(c).not.toContain('--reuse-values');
+    expect(text).not.toMatch(/`helm upgrade[^`]*--reuse-values/);
+  });
+
   it('lists every value of the chart in its values table', () => {
     const rows = readFileSync(join(CHART, '../../docs/install.md'), 'utf8').split('\n').filter((l) => l.startsWith('| `'));
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
