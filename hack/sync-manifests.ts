@@ -23,7 +23,15 @@ export const CHART_DIR = 'charts/arc-operator';
 export const KUSTOMIZE_NAMESPACE = 'arc-operator-system';
 const RELEASE = 'arc-operator';
 
-type Tool = 'helm' | 'kubectl';
+type Tool = 'helm' | 'kubectl' | 'promtool' | 'kubeconform';
+
+/** The build.sh component (folder name prefix) and versions.env key of each tool. */
+const TOOL_COMPONENTS: Record<Tool, [string, string]> = {
+  helm: ['helm', 'ARC_HELM_VERSION'],
+  kubectl: ['kubernetes', 'ARC_K8S_VERSION'],
+  promtool: ['promtool', 'ARC_PROMETHEUS_VERSION'],
+  kubeconform: ['kubeconform', 'ARC_KUBECONFORM_VERSION'],
+};
 
 function versions(root: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -45,14 +53,15 @@ export function kubeVersion(root = REPO_ROOT): string {
 }
 
 /**
- * Path of helm or kubectl: $HELM / $KUBECTL, else the binary hack/cluster/build.sh built
+ * Path of helm, kubectl, promtool or kubeconform: $HELM / $KUBECTL / ..., else the binary hack/cluster/build.sh built
  * (${ARC_CACHE_DIR:-~/.cache/arc-operator}/bin/<component>-<version>/), else the name (PATH).
  */
 export function toolPath(tool: Tool, root = REPO_ROOT, env: NodeJS.ProcessEnv = process.env): string {
   const override = env[tool.toUpperCase()];
   if (override) return override;
   const v = versions(root);
-  const component = tool === 'helm' ? `helm-${v['ARC_HELM_VERSION']}` : `kubernetes-${v['ARC_K8S_VERSION']}`;
+  const [name, key] = TOOL_COMPONENTS[tool];
+  const component = `${name}-${v[key]}`;
   const cached = join(env['ARC_CACHE_DIR'] ?? join(homedir(), '.cache/arc-operator'), 'bin', component, tool);
   return existsSync(cached) ? cached : tool;
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the local control plane from Go modules (no Docker, no release downloads):
 #   etcd + etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-#   kwok and helm, at the versions pinned in hack/cluster/versions.env.
+#   kwok and helm, at the versions pinned in hack/cluster/versions.env; and the checking tools
+#   the tests run on the chart: promtool (Prometheus rules and metrics) and kubeconform.
 #
 # Binaries go to a cache OUTSIDE the repo, one folder per component and version:
 #   ${ARC_CACHE_DIR:-$HOME/.cache/arc-operator}/bin/<component>-<version>/
 # Each folder gets a .stamp once its build has succeeded; a stamped folder is never rebuilt,
 # so only the first run on a machine pays (about 15 minutes on 2 cores).
 #
-# Usage: hack/cluster/build.sh [--force] [--print-bin-dirs] [etcd|kubernetes|kwok|helm ...]
+# Usage: hack/cluster/build.sh [--force] [--print-bin-dirs] [etcd|kubernetes|kwok|helm|promtool|kubeconform ...]
 #   (no component names = all of them)
 set -euo pipefail
 
@@ -27,11 +28,14 @@ bin_dir() { # component -> folder of its binaries
     kubernetes) echo "$BIN_ROOT/kubernetes-$ARC_K8S_VERSION" ;;
     kwok) echo "$BIN_ROOT/kwok-$ARC_KWOK_VERSION" ;;
     helm) echo "$BIN_ROOT/helm-$ARC_HELM_VERSION" ;;
+    promtool) echo "$BIN_ROOT/promtool-$ARC_PROMETHEUS_VERSION" ;;
+    kubeconform) echo "$BIN_ROOT/kubeconform-$ARC_KUBECONFORM_VERSION" ;;
     *) echo "unknown component: $1" >&2; return 1 ;;
   esac
 }
 
 ALL_COMPONENTS=(etcd kubernetes kwok helm)
+ALL_COMPONENTS+=(promtool kubeconform)
 FORCE=0
 components=()
 for arg in "$@"; do
@@ -42,6 +46,7 @@ for arg in "$@"; do
       exit 0 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     etcd|kubernetes|kwok|helm) components+=("$arg") ;;
+    promtool|kubeconform) components+=("$arg") ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -274,6 +279,41 @@ build_helm() {
     "helm.sh/helm/$major/cmd/helm@$v"
   "$tmp/helm" version >>"$logf" 2>&1 || die "built helm does not run (see $logf)"
   finish helm "$tmp" "$t0"
+}
+
+# promtool (from the Prometheus module, whose versions are v0.<major><minor>.<patch>: v0.316.0 is
+# Prometheus 3.16.0): `promtool check rules|test rules|check metrics` in the chart tests.
+build_promtool() {
+  local v=$ARC_PROMETHEUS_VERSION t0 tmp logf minor release
+  t0=$(date +%s)
+  logf="$LOG_ROOT/build-promtool-$v.log"
+  : >"$logf"
+  minor=${v#v0.}; minor=${minor%%.*}
+  release="$(( minor / 100 )).$(( minor % 100 )).${v##*.}"
+  log "promtool $v (Prometheus $release): building (log: $logf)"
+  tmp=$(new_tmp promtool)
+  cd "$tmp"
+  GOBIN="$tmp" GOFLAGS="-trimpath -buildvcs=false -modcacherw" run_logged "$logf" "${NICE[@]}" \
+    go install -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
+    "github.com/prometheus/prometheus/cmd/promtool@$v"
+  "$tmp/promtool" --version >>"$logf" 2>&1 || die "built promtool does not run (see $logf)"
+  finish promtool "$tmp" "$t0"
+}
+
+# kubeconform: validates the rendered chart against JSON schemas generated from the local
+# control plane's OpenAPI (test/deploy), never downloaded.
+build_kubeconform() {
+  local v=$ARC_KUBECONFORM_VERSION t0 tmp logf
+  t0=$(date +%s)
+  logf="$LOG_ROOT/build-kubeconform-$v.log"
+  : >"$logf"
+  log "kubeconform $v: building (log: $logf)"
+  tmp=$(new_tmp kubeconform)
+  cd "$tmp"
+  GOBIN="$tmp" GOFLAGS="-trimpath -buildvcs=false -modcacherw" run_logged "$logf" "${NICE[@]}" \
+    go install -ldflags "-s -w" "github.com/yannh/kubeconform/cmd/kubeconform@$v"
+  "$tmp/kubeconform" -v >>"$logf" 2>&1 || die "built kubeconform does not run (see $logf)"
+  finish kubeconform "$tmp" "$t0"
 }
 
 log "building: ${todo[*]} with $GO_VERSION (cache: $CACHE_DIR)"

@@ -11,7 +11,7 @@ import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { computeStatus, desiredObjects, ownedNames, poolCondition, resolveSpec } from './plan.ts';
 import type { ApplyProblem, SecretCheck } from './plan.ts';
-import { EVICTING, HISTORY_LIMIT, planRemediation, remediationStatus, settleIntents, withoutTimes } from './remediation.ts';
+import { CONDITION_REMEDIATION_PAUSED, EVICTING, HISTORY_LIMIT, planRemediation, remediationStatus, settleIntents, withoutTimes } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
 import type { Clock } from './queue.ts';
 import { SecretChecker } from './secrets.ts';
@@ -144,6 +144,11 @@ function withUnseenRecords(observed: ArcDeploymentStatus, mine: Omit<Remembered,
   };
 }
 
+/** The storm guard holds this ArcDeployment's remediation back (not its cooldown after a storm). */
+export function isStorm(plan: RemediationPlan): boolean {
+  return plan.conditions.some((c) => c.type === CONDITION_REMEDIATION_PAUSED && c.status === 'True' && c.reason === 'Storm');
+}
+
 export class Controller {
   private readonly o: ControllerOptions;
   private readonly remembered = new Map<string, Remembered>();
@@ -168,6 +173,7 @@ export class Controller {
       this.remembered.delete(key);
       this.evicting.delete(key);
       this.falseSince.delete(key);
+      this.o.metrics?.storm.remove({ arcdeployment_namespace: namespace, arcdeployment: name });
       return { requeue: 'none' };
     }
     const log = this.o.logger.child({ arcdeployment: key, generation: arcd.metadata.generation });
@@ -187,6 +193,7 @@ export class Controller {
     // Remediation first: an eviction that is due must not wait for the Secret check and the
     // applies. "The current template" is the one the Deployment carries now.
     const plan = planRemediation({ ...baseInput, templateHash: observedTemplateHash(deployment) });
+    this.o.metrics?.storm.set({ arcdeployment_namespace: namespace, arcdeployment: name }, isStorm(plan) ? 1 : 0);
     if (settled.recheckAfterMs !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, settled.recheckAfterMs);
     const remediated = await this.remediate(key, arcd, pods, plan, previous, now, log);
     const results = remediated.results;

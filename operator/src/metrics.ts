@@ -1,4 +1,29 @@
+import { POOL_HEALTH_REASONS } from '@arcops/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Results of one reconcile. */
+export const RECONCILE_RESULTS = ['success', 'requeue', 'error'] as const;
+/** Results of a remediation decision (arc_operator_remediations_total). */
+export const REMEDIATION_RESULTS = ['evicted', 'blocked', 'gone', 'failed', 'dry_run', 'image_fault', 'rolled_back'] as const;
+/** Reasons a pod is remediated for: every unhealthy reason of the sidecar, and Unknown. */
+export const REMEDIATION_REASONS = [...POOL_HEALTH_REASONS.filter((r) => r !== 'Healthy'), 'Unknown'] as const;
+/** Kinds the operator applies for each ArcDeployment, and the outcomes of an apply. */
+export const APPLY_KINDS = ['Deployment', 'Service', 'ServiceAccount', 'RoleBinding', 'PodDisruptionBudget', 'PersistentVolumeClaim'] as const;
+export const APPLY_RESULTS = ['unchanged', 'created', 'updated', 'conflict', 'error'] as const;
+export const LEADER_EVENTS = ['acquired', 'lost', 'released'] as const;
+/**
+ * What the operator needs to do its work (arc_operator_ready{check}): its caches are filled, it
+ * leads (or leader election is off), and its last request to the API server got an answer.
+ */
+export const READY_CHECKS = ['caches_synced', 'leader', 'api_reachable'] as const;
+export type ReadyCheck = (typeof READY_CHECKS)[number];
+
+/**
+ * prom-client's default metrics that are gauges with a `_total` name (promtool check metrics:
+ * "non-counter metrics should not have _total suffix"); the same figures stay available without
+ * the suffix, by type (`nodejs_active_handles{type}`, ...).
+ */
+export const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 /** The operator's Prometheus metrics, on a Registry of their own (never the global one). */
 export interface OperatorMetrics {
@@ -15,12 +40,19 @@ export interface OperatorMetrics {
   readonly leaderTransitionsTotal: Counter<'event'>;
   readonly remediationsTotal: Counter<'reason' | 'result'>;
   readonly remediationLatency: Histogram<'reason'>;
+  readonly ready: Gauge<'check'>;
+  /** Read when /metrics is scraped to set arc_operator_ready (the operator sets it). */
+  readiness: (() => Record<ReadyCheck, boolean>) | undefined;
+  readonly storm: Gauge<'arcdeployment_namespace' | 'arcdeployment'>;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaults?: boolean } = {}): OperatorMetrics {
-  if (options.defaults ?? true) collectDefaultMetrics({ register: registry, prefix: 'arc_operator_' });
+  if (options.defaults ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'arc_operator_' });
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(`arc_operator_${name}`);
+  }
   const registers = [registry];
-  return {
+  const metrics: OperatorMetrics = {
     registry,
     reconcileTotal: new Counter({
       name: 'arc_operator_reconcile_total',
@@ -80,5 +112,44 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    ready: new Gauge({
+      name: 'arc_operator_ready',
+      help: 'Per check, 1 when it passes: caches_synced (every informer cache is filled), leader (this instance acts: it holds the Lease, or leader election is off), api_reachable (its last request to the API server got an answer)',
+      labelNames: ['check'],
+      registers,
+      collect() {
+        const now = metrics.readiness?.();
+        if (now !== undefined) for (const check of READY_CHECKS) this.set({ check }, now[check] ? 1 : 0);
+      },
+    }),
+    storm: new Gauge({
+      name: 'arc_operator_storm',
+      help: "1 while the storm guard holds an ArcDeployment's remediation back (more unhealthy pods than its stormThreshold), else 0; reported by the acting instance",
+      labelNames: ['arcdeployment_namespace', 'arcdeployment'],
+      registers,
+    }),
+    readiness: undefined,
   };
+  zeroKnownSeries(metrics);
+  return metrics;
+}
+
+/**
+ * Every labelled series whose label values are known in advance starts at 0, so that the first
+ * event is an increase (a series born at 1 is invisible to increase() and rate()).
+ */
+function zeroKnownSeries(m: OperatorMetrics): void {
+  for (const result of RECONCILE_RESULTS) {
+    m.reconcileTotal.inc({ result }, 0);
+    m.reconcileDuration.zero({ result });
+  }
+  for (const reason of REMEDIATION_REASONS) {
+    for (const result of REMEDIATION_RESULTS) m.remediationsTotal.inc({ reason, result }, 0);
+    m.remediationLatency.zero({ reason });
+  }
+  for (const kind of APPLY_KINDS) for (const result of APPLY_RESULTS) m.applyTotal.inc({ kind, result }, 0);
+  for (const event of LEADER_EVENTS) m.leaderTransitionsTotal.inc({ event }, 0);
+  for (const check of READY_CHECKS) m.ready.set({ check }, 0);
+  m.queueDepth.set(0);
+  m.leader.set(0);
 }

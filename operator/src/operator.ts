@@ -14,6 +14,7 @@ import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import { Reachability } from './reachability.ts';
 import { WorkQueue, systemClock } from './queue.ts';
 import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
 import { KIND } from './types.ts';
@@ -60,6 +61,9 @@ export class Operator {
   private readonly clock: Clock;
   private readonly log: Logger;
   private acting = false;
+  private readonly reachability = new Reachability();
+  /** deps.client, with the outcome of every request noted (arc_operator_ready{check="api_reachable"}). */
+  private readonly client: KubeClient;
   private started = false;
   private stopping = false;
   private workers: Promise<void>[] = [];
@@ -76,6 +80,13 @@ export class Operator {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.logger.child({ identity: config.identity });
     const { metrics } = deps;
+    const client = this.reachability.wrap(deps.client);
+    this.client = client;
+    metrics.readiness = () => ({
+      caches_synced: this.informers.hasSynced,
+      leader: this.acting,
+      api_reachable: this.reachability.reachable === true,
+    });
     this.queue = new WorkQueue({
       clock: this.clock,
       baseDelayMs: config.backoffBaseMs,
@@ -85,7 +96,7 @@ export class Operator {
       onDepth: (depth) => metrics.queueDepth.set(depth),
     });
     this.informers = new Informers({
-      client: deps.client,
+      client,
       clock: this.clock,
       logger: this.log,
       namespaces: config.watchNamespaces,
@@ -104,10 +115,10 @@ export class Operator {
       onRestart: (resource, reason) => metrics.watchRestartsTotal.inc({ resource, reason }),
       ...(deps.reflector === undefined ? {} : { reflector: deps.reflector }),
     });
-    const executor = new Executor({ client: deps.client, logger: this.log, mayWrite: () => this.acting });
-    const events = new EventRecorder({ client: deps.client, clock: this.clock, logger: this.log, instance: config.identity, metrics });
+    const executor = new Executor({ client, logger: this.log, mayWrite: () => this.acting });
+    const events = new EventRecorder({ client, clock: this.clock, logger: this.log, instance: config.identity, metrics });
     this.controller = new Controller({
-      client: deps.client,
+      client,
       cache: this.informers,
       executor,
       events,
@@ -119,7 +130,7 @@ export class Operator {
     });
     if (config.leaderElection) {
       this.elector = new LeaderElector({
-        client: deps.client,
+        client,
         namespace: config.leaseNamespace,
         name: config.leaseName,
         identity: config.identity,
@@ -206,7 +217,7 @@ export class Operator {
   private async checkSidecarClusterRole(): Promise<void> {
     const name = this.config.sidecarClusterRole ?? SIDECAR_CLUSTER_ROLE;
     try {
-      const found = await this.deps.client.get(RESOURCES.clusterRole, '', name);
+      const found = await this.client.get(RESOURCES.clusterRole, '', name);
       if (found === undefined) {
         this.log.error(
           { clusterRole: name },
@@ -223,6 +234,8 @@ export class Operator {
     if (!this.acting) return;
     this.acting = false;
     this.deps.metrics.leader.set(0);
+    // Only the acting instance reports storms: a standby's view would be stale.
+    this.deps.metrics.storm.reset();
     this.clock.clearTimeout(this.syncWait);
     this.clock.clearTimeout(this.resyncTimer);
     this.queue.clear();

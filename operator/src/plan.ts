@@ -94,6 +94,13 @@ export const TOKEN_FILE = `${TOKEN_DIR}/tokens`;
 export const SA_TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** libuv threads on top of the pool: each running query holds one (service config THREADPOOL_HEADROOM). */
 export const THREADPOOL_HEADROOM = 4;
+/**
+ * How much DuckDB may spill to /tmp (DUCKDB_MAX_TEMP_SIZE), in MiB, and the room left beside it in
+ * the /tmp emptyDir (its sizeLimit is the sum): a spilling query fails with DuckDB's own error
+ * before the volume's limit would get the pod evicted.
+ */
+export const DUCKDB_TEMP_LIMIT_MIB = 1024;
+export const TMP_HEADROOM_MIB = 64;
 export const SERVICE_CONTAINER = 'arc';
 export const SIDECAR_CONTAINER = 'sidecar';
 /** The ClusterRole the chart installs for the sidecars (`SIDECAR_CLUSTER_ROLE` overrides it). */
@@ -342,7 +349,12 @@ export function serviceEnv(spec: ResolvedSpec): V1EnvVar[] {
   );
   if (spec.pool.memoryLimit !== undefined) vars.push(env('DUCKDB_MEMORY_LIMIT', spec.pool.memoryLimit));
   if (spec.pool.threads !== undefined) vars.push(env('DUCKDB_THREADS', spec.pool.threads));
-  vars.push(env('UV_THREADPOOL_SIZE', spec.pool.size + THREADPOOL_HEADROOM), env('TMPDIR', '/tmp'), env('LOG_LEVEL', spec.logLevel));
+  vars.push(
+    env('UV_THREADPOOL_SIZE', spec.pool.size + THREADPOOL_HEADROOM),
+    env('TMPDIR', '/tmp'),
+    env('DUCKDB_MAX_TEMP_SIZE', `${DUCKDB_TEMP_LIMIT_MIB}MiB`),
+    env('LOG_LEVEL', spec.logLevel),
+  );
   return vars;
 }
 
@@ -432,7 +444,7 @@ function sidecarContainer(spec: ResolvedSpec): V1Container {
 
 function volumes(spec: ResolvedSpec, names: OwnedNames): V1Volume[] {
   const list: V1Volume[] = [
-    { name: 'tmp', emptyDir: {} },
+    { name: 'tmp', emptyDir: { sizeLimit: `${DUCKDB_TEMP_LIMIT_MIB + TMP_HEADROOM_MIB}Mi` } },
     { name: 'sidecar-tmp', emptyDir: { sizeLimit: '64Mi' } },
     {
       name: 'api-tokens',

@@ -22,6 +22,8 @@ export interface ServiceConfig {
   /** Prepared plans kept per connection for repeated SQL that reads only tables; 0: none. */
   readonly planCacheSize: number;
   readonly memoryLimit: string | undefined;
+  /** DuckDB's max_temp_directory_size: how much it may spill to tempDir (DUCKDB_MAX_TEMP_SIZE). */
+  readonly maxTempSize: string | undefined;
   readonly threads: number | undefined;
   readonly logLevel: string;
   readonly threadpoolSize: number;
@@ -148,6 +150,10 @@ export function loadConfig(env: Env): ServiceConfig {
 
   const threadsRaw = r.optStr('DUCKDB_THREADS');
   const threads = threadsRaw === undefined ? undefined : r.int('DUCKDB_THREADS', 1, 1, 1024);
+  const maxTempSize = r.optStr('DUCKDB_MAX_TEMP_SIZE');
+  if (maxTempSize !== undefined && !/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(maxTempSize)) {
+    r.problems.push(`DUCKDB_MAX_TEMP_SIZE must look like 1073741824B, 512MB or 2GiB, got ${JSON.stringify(maxTempSize)}`);
+  }
   const memoryLimit = r.optStr('DUCKDB_MEMORY_LIMIT');
   if (memoryLimit !== undefined && !/^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)$/i.test(memoryLimit)) {
     r.problems.push(`DUCKDB_MEMORY_LIMIT must look like 512MB, 2GiB or 80%, got ${JSON.stringify(memoryLimit)}`);
@@ -180,6 +186,7 @@ export function loadConfig(env: Env): ServiceConfig {
     maxResultBytes: r.optStr('ARC_MAX_RESULT_BYTES') === undefined ? undefined : r.int('ARC_MAX_RESULT_BYTES', 0, 1024, Number.MAX_SAFE_INTEGER),
     planCacheSize: r.int('DUCKDB_PLAN_CACHE_SIZE', 64, 0, 10_000),
     memoryLimit,
+    maxTempSize,
     threads,
     logLevel,
     threadpoolSize,

@@ -6,10 +6,9 @@ import { ConfigError } from './errors.ts';
 import type { Catalog, PlanCache } from './plan-cache.ts';
 import type { ConnectionFactory } from './pool.ts';
 
-export type DuckDBSettings = Pick<
-  ServiceConfig,
-  'duckdbPath' | 'dataDir' | 'demoData' | 'memoryLimit' | 'threads' | 'tempDir'
->;
+export type DuckDBSettings = Pick<ServiceConfig, 'duckdbPath' | 'dataDir' | 'demoData' | 'memoryLimit' | 'threads' | 'tempDir'> & {
+  maxTempSize?: string | undefined;
+};
 
 function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
@@ -43,6 +42,8 @@ export async function openDatabase(settings: DuckDBSettings): Promise<DuckDBInst
   const setup = await instance.connect();
   try {
     await setup.run(`SET temp_directory = ${sqlString(settings.tempDir)}`);
+    // Spilling stops here (the query fails) instead of filling the volume the pod is evicted for.
+    if (settings.maxTempSize !== undefined) await setup.run(`SET max_temp_directory_size = ${sqlString(settings.maxTempSize)}`);
     if (settings.demoData) await createDemoData(setup);
     if (settings.dataDir !== undefined) {
       const dataDir = settings.dataDir;

@@ -3,6 +3,16 @@ import type { PlanCache } from './plan-cache.ts';
 import type { DuckDBConnectionPool } from './pool.ts';
 import type { QueryCounters } from './query.ts';
 
+/** How a query ended (arc_service_query_duration_seconds{outcome}). */
+export const QUERY_OUTCOMES = ['success', 'error', 'timeout', 'aborted', 'refused'] as const;
+
+/**
+ * prom-client's default metrics that are gauges with a `_total` name (promtool check metrics:
+ * "non-counter metrics should not have _total suffix"); the same figures stay available without
+ * the suffix, by type (`nodejs_active_handles{type}`, ...).
+ */
+const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface ServiceMetrics {
   registry: Registry;
   queryDuration: Histogram<'outcome'>;
@@ -24,7 +34,10 @@ function totalCounter(registry: Registry, name: string, help: string, read: () =
 /** Prometheus metrics of the service on its own Registry (never the global one). */
 export function createMetrics(pool: DuckDBConnectionPool<unknown>, counters: QueryCounters, defaults = true, plans?: PlanCache): ServiceMetrics {
   const registry = new Registry();
-  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'arc_service_' });
+  if (defaults) {
+    collectDefaultMetrics({ register: registry, prefix: 'arc_service_' });
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(`arc_service_${name}`);
+  }
   new Gauge({
     name: 'arc_service_pool_size',
     help: 'Configured number of pooled DuckDB connections',
@@ -91,5 +104,7 @@ export function createMetrics(pool: DuckDBConnectionPool<unknown>, counters: Que
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  // Every outcome from 0, so that the first of each is an increase.
+  for (const outcome of QUERY_OUTCOMES) queryDuration.zero({ outcome });
   return { registry, queryDuration };
 }

@@ -6,7 +6,7 @@ import { buildApp } from './app.ts';
 import { TokenAuth } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
 import { duckdbConnectionFactory, openDatabase, readCatalog } from './duckdb.ts';
-import { createMetrics } from './metrics.ts';
+import { QUERY_OUTCOMES, createMetrics } from './metrics.ts';
 import { PlanCache } from './plan-cache.ts';
 import { type ConnectionFactory, DuckDBConnectionPool } from './pool.ts';
 import { QueryService } from './query.ts';
@@ -91,8 +91,8 @@ export async function createService(config: ServiceConfig, deps: ServiceDeps): P
     onQueryDone: (outcome, seconds) => metricsRef.observe?.(outcome, seconds),
   });
   const metrics = createMetrics(pool, queries.counters, deps.defaultMetrics ?? true, plans);
-  const byOutcome = new Map(['success', 'error', 'timeout', 'aborted', 'refused'].map((o) => [o, metrics.queryDuration.labels(o)]));
-  metricsRef.observe = (outcome, seconds) => byOutcome.get(outcome)?.observe(seconds);
+  const byOutcome = new Map(QUERY_OUTCOMES.map((o) => [o, metrics.queryDuration.labels(o)]));
+  metricsRef.observe = (outcome, seconds) => byOutcome.get(outcome as (typeof QUERY_OUTCOMES)[number])?.observe(seconds);
 
   let generatedToken: string | undefined;
   let tokens = config.apiTokens;

@@ -12,7 +12,8 @@ const Gauge = load('prom-client/lib/gauge') as typeof Prom.Gauge;
 const Histogram = load('prom-client/lib/histogram') as typeof Prom.Histogram;
 type Registry = Prom.Registry;
 
-export type ProbeEndpoint = 'metrics' | 'runtime' | 'canary';
+export const PROBE_ENDPOINTS = ['metrics', 'runtime', 'canary'] as const;
+export type ProbeEndpoint = (typeof PROBE_ENDPOINTS)[number];
 
 /** The sidecar's Prometheus metrics, on a Registry of its own (never the global one). */
 export interface SidecarMetrics {
@@ -131,6 +132,12 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     labelNames: ['outcome'],
     registers,
   });
+  // Every series whose labels are known in advance starts at 0: the first event is an increase.
+  for (const endpoint of PROBE_ENDPOINTS) for (const outcome of ['ok', 'error']) probeDuration.zero({ endpoint, outcome });
+  for (const from of ['None', ...POOL_HEALTH_REASONS]) {
+    for (const to of POOL_HEALTH_REASONS) if (from !== to) transitions.inc({ from, to }, 0);
+  }
+  for (const outcome of ['success', 'failure']) conditionWrites.inc({ outcome }, 0);
   for (const check of CHECK_NAMES) checkFailing.set({ check }, 0);
   healthy.set(0);
   for (const reason of POOL_HEALTH_REASONS) verdictReason.set({ reason }, 0);

@@ -71,6 +71,14 @@ describe('values.yaml', () => {
 });
 
 describe('docs/install.md', () => {
+  it('upgrades with the values files, never with --reuse-values (it ignores the new chart defaults)', () => {
+    const text = readFileSync(join(CHART, '../../docs/install.md'), 'utf8');
+    const commands = text.split('\n').filter((l) => /^\s*helm upgrade\b/.test(l));
+    expect(commands.length).toBeGreaterThan(0);
+    for (const c of commands) expect(c).not.toContain('--reuse-values');
+    expect(text).not.toMatch(/`helm upgrade[^`]*--reuse-values/);
+  });
+
   it('lists every value of the chart in its values table', () => {
     const rows = readFileSync(join(CHART, '../../docs/install.md'), 'utf8').split('\n').filter((l) => l.startsWith('| `'));
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
@@ -109,7 +117,7 @@ describe('the default render', async () => {
 
   it('holds one object of each kind a default install needs, and no monitoring objects', () => {
     const kinds = objects.map((o) => o.kind).sort();
-    expect(kinds).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(kinds).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
   });
 
   it('keeps the CRD on uninstall and copies crds/ verbatim', () => {
@@ -145,7 +153,7 @@ describe('the default render', async () => {
   });
 
   it('grants a rule for every API resource the operator calls, and no wildcard, escalation or secret listing', () => {
-    const [role] = find(objects, 'ClusterRole', 'arc-operator');
+    const [role] = find(objects, 'ClusterRole', 'arc-system-arc-operator');
     const granted = rules(role as K8sObject);
     const leaderRole = find(objects, 'Role')[0] as K8sObject;
     const all = [...granted, ...rules(leaderRole)];
@@ -161,7 +169,7 @@ describe('the default render', async () => {
       // roleRef must change, and its Role); never pods or anything else.
       if (r.verbs.includes('delete')) expect(r.resources.every((x) => x === 'rolebindings' || x === 'roles')).toBe(true);
       // bind: only the sidecar ClusterRole, by name.
-      if (r.verbs.includes('bind')) expect({ resources: r.resources, names: r.resourceNames }).toEqual({ resources: ['clusterroles'], names: ['arc-operator-sidecar'] });
+      if (r.verbs.includes('bind')) expect({ resources: r.resources, names: r.resourceNames }).toEqual({ resources: ['clusterroles'], names: ['arc-system-arc-operator-sidecar'] });
     }
     expect(granted.find((r) => r.resources.includes('secrets'))?.verbs).toEqual(['get']);
     expect(granted.find((r) => r.resources.includes('pods/eviction'))?.verbs).toEqual(['create']);
@@ -171,12 +179,12 @@ describe('the default render', async () => {
   });
 
   it("installs the sidecars' ClusterRole (read its pod, patch pod status) and names it to the operator", () => {
-    const [sidecar] = find(objects, 'ClusterRole', 'arc-operator-sidecar');
+    const [sidecar] = find(objects, 'ClusterRole', 'arc-system-arc-operator-sidecar');
     expect(rules(sidecar as K8sObject).map((r) => ({ apiGroups: r.apiGroups, resources: r.resources, verbs: r.verbs }))).toEqual([
       { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
       { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
     ]);
-    expect(envOf(objects)['SIDECAR_CLUSTER_ROLE']).toBe('arc-operator-sidecar');
+    expect(envOf(objects)['SIDECAR_CLUSTER_ROLE']).toBe('arc-system-arc-operator-sidecar');
   });
 });
 
@@ -185,7 +193,7 @@ describe('the watchNamespaces render', async () => {
 
   it('makes a Role and RoleBinding per namespace instead of cluster-wide RBAC, and sets WATCH_NAMESPACES', () => {
     // The one cluster-scoped object: the ClusterRole the sidecars are bound to in their namespace.
-    expect(find(objects, 'ClusterRole').map((r) => r.metadata.name)).toEqual(['arc-operator-sidecar']);
+    expect(find(objects, 'ClusterRole').map((r) => r.metadata.name)).toEqual(['arc-system-arc-operator-sidecar']);
     expect(find(objects, 'ClusterRoleBinding')).toEqual([]);
     const roles = find(objects, 'Role', 'arc-operator').map((r) => r.metadata.namespace);
     expect(roles).toEqual(['team-a', 'team-b']);
@@ -201,7 +209,7 @@ describe('the monitoring render', async () => {
   it('has a runbook section in docs/runbooks.md for every alert', () => {
     const [rule] = find(objects, 'PrometheusRule');
     const alerts = (rule as unknown as { spec: { groups: { rules: { alert: string; annotations: { runbook_url: string } }[] }[] } }).spec.groups.flatMap((g) => g.rules);
-    expect(alerts.map((a) => a.alert).sort()).toEqual(['ArcOperatorNotReconciling', 'ArcPoolExhausted', 'ArcRemediationFailing', 'ArcRemediationStorm']);
+    expect(alerts.map((a) => a.alert).sort()).toEqual(['ArcForbiddenModule', 'ArcOperatorNotReconciling', 'ArcPoolExhausted', 'ArcRemediationFailing', 'ArcRemediationStorm', 'ArcServiceUnreachable']);
     const runbooks = readFileSync(join(CHART, '../../docs/runbooks.md'), 'utf8');
     for (const a of alerts) {
       const anchor = a.annotations.runbook_url.split('#')[1];

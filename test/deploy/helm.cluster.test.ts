@@ -132,6 +132,23 @@ async function proveRemediation(appNs: string): Promise<void> {
   }
 }
 
+/**
+ * Makes the API server's Pod Security admission enforce the "restricted" level in these
+ * namespaces: a pod template of the chart or of the operator that breaks it gets no pods (the
+ * ReplicaSet's creations are refused), so the tests below that wait for Running pods fail.
+ */
+async function enforceRestricted(...namespaces: string[]): Promise<void> {
+  for (const ns of namespaces) {
+    await kubectl(['label', 'namespace', ns, '--overwrite', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+    // The admission is on: a pod that breaks "restricted" is refused (so this check can fail).
+    const refused = await kubectl(['-n', ns, 'run', 'psa-probe', '--image=probe:1', '--restart=Never', '--dry-run=server', '-o', 'name']).then(
+      () => '',
+      (err: unknown) => String(err),
+    );
+    expect(refused).toMatch(/violates PodSecurity "restricted:latest"/);
+  }
+}
+
 describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
   const opNs = useTestNamespace('arc-helm-op');
   const appNs = useTestNamespace('arc-helm-app');
@@ -139,6 +156,8 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
   const fullname = `${release}-arc-operator`;
 
   beforeAll(async () => {
+    // Every pod template, the chart's and the operator's, must pass Pod Security "restricted".
+    await enforceRestricted(opNs.name, appNs.name);
     // --take-ownership: the CRD may already be installed by another test file or release.
     await helm(['install', release, CHART, '-n', opNs.name, '--take-ownership', '--wait', '--timeout', '120s']);
   });
@@ -161,8 +180,8 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
 
   it('keeps the CRD (and so every ArcDeployment) when the release is uninstalled', async () => {
     await helm(['uninstall', release, '-n', opNs.name, '--wait', '--timeout', '60s']);
-    await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
-    await expect(kubectl(['get', 'clusterrole', `${fullname}-sidecar`])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}`])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}-sidecar`])).rejects.toThrow(/not ?found/i);
     expect(await kubectl(['get', 'crd', 'arcdeployments.arcops.dev', '-o', 'name'])).toContain('arcdeployments.arcops.dev');
     expect(await kubectl(['-n', appNs.name, 'get', 'arcd', 'arc-basic', '-o', 'name'])).toContain('arc-basic');
   });
@@ -176,6 +195,7 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
   const fullname = `${release}-arc-operator`;
 
   beforeAll(async () => {
+    await enforceRestricted(opNs.name, appNs.name);
     await helm(['install', release, CHART, '-n', opNs.name, '--take-ownership', '--set', `watchNamespaces={${appNs.name}}`, '--set', 'replicaCount=1', '--wait', '--timeout', '120s']);
   });
   afterAll(async () => {
@@ -184,7 +204,7 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
 
   it('grants the operator nothing cluster-wide and reconciles in the watched namespace with the env of the chart', async () => {
     await expectOperatorPodsRunning(opNs.name, `app.kubernetes.io/instance=${release},app.kubernetes.io/component=operator`, 1);
-    await expect(kubectl(['get', 'clusterrole', fullname])).rejects.toThrow(/not ?found/i);
+    await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}`])).rejects.toThrow(/not ?found/i);
     expect((await deploymentEnv(opNs.name, fullname)).find((e) => e.name === 'WATCH_NAMESPACES')?.value).toBe(appNs.name);
     await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name });
   });
@@ -214,8 +234,8 @@ describe('kubectl apply -k deploy/default', () => {
   afterAll(async () => {
     // Everything but the CRD, which other test files share.
     await kubectl(['delete', 'namespace', NS, '--timeout=90s', '--ignore-not-found']);
-    await kubectl(['delete', 'clusterrolebinding,clusterrole', 'arc-operator', '--ignore-not-found']);
-    await kubectl(['delete', 'clusterrole', 'arc-operator-sidecar', '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrolebinding,clusterrole', `${NS}-arc-operator`, '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrole', `${NS}-arc-operator-sidecar`, '--ignore-not-found']);
   });
 
   it('installs the operator; its pods are Running on kwok nodes', async () => {

@@ -257,3 +257,29 @@ describe('Controller: remediation', () => {
     expect(t.evictions()).toEqual([]);
   });
 });
+
+describe('Controller: arc_operator_storm, the series ArcRemediationStorm pages on', () => {
+  async function stormValue(t: ReturnType<typeof setup>): Promise<number | undefined> {
+    const { values } = await t.metrics.storm.get();
+    return values.find((v) => v.labels.arcdeployment_namespace === 'team-a' && v.labels.arcdeployment === 'demo')?.value;
+  }
+
+  it('is 0 with 1 of 3 pods unhealthy, 1 with 3 of 3 (more than the default 50% = 2), and gone with the ArcDeployment', async () => {
+    const t = setup();
+    t.kube.put(RESOURCES.pod, podObject('a', T0 - 40_000));
+    t.kube.put(RESOURCES.pod, podObject('b', undefined));
+    t.kube.put(RESOURCES.pod, podObject('c', undefined));
+    await t.controller.reconcile('team-a/demo');
+    expect(await stormValue(t)).toBe(0);
+
+    const s = setup();
+    for (const name of ['a', 'b', 'c']) s.kube.put(RESOURCES.pod, podObject(name, T0 - 40_000));
+    await s.controller.reconcile('team-a/demo');
+    expect(s.evictions()).toEqual([]);
+    expect(await stormValue(s)).toBe(1);
+
+    s.kube.objects.delete([...s.kube.objects.keys()].find((k) => s.kube.objects.get(k)?.kind === 'ArcDeployment') ?? '');
+    await s.controller.reconcile('team-a/demo');
+    expect(await stormValue(s)).toBeUndefined();
+  });
+});

@@ -4,7 +4,7 @@
 // client library loaded. And the same process with a kubeconfig, the way it runs outside a
 // cluster. Both must reconcile an ArcDeployment end to end.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
@@ -15,6 +15,10 @@ import { freePort } from './fault-helpers.ts';
 
 const ns = useTestNamespace('operator-incluster');
 const SA = 'arc-operator';
+/** The names of the kustomize base's ClusterRoles (cluster-scoped names carry the namespace). */
+const nameIn = (file: string): string => /^ {2}name: (\S+)$/m.exec(readFileSync(join(repoRoot, file), 'utf8'))?.[1] ?? '';
+const OPERATOR_ROLE = nameIn('deploy/rbac/cluster_role.yaml');
+const SIDECAR_ROLE = nameIn('deploy/rbac/sidecar_cluster_role.yaml');
 let saDir: string;
 let inClusterEnv: Record<string, string>;
 
@@ -26,7 +30,7 @@ beforeAll(async () => {
   await ns.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
     body: {
       metadata: { name: ns.name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'arc-operator' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OPERATOR_ROLE },
       subjects: [{ kind: 'ServiceAccount', name: SA, namespace: ns.name }],
     },
   });
@@ -63,7 +67,7 @@ async function runOperator(env: Record<string, string>): Promise<{ proc: ChildPr
   const { KUBECONFIG: _kc, KUBERNETES_SERVICE_HOST: _h, ...parent } = process.env;
   const proc = spawn(process.execPath, ['--conditions=arc-source', 'operator/src/main.ts'], {
     cwd: repoRoot,
-    env: { ...parent, ...env, WATCH_NAMESPACES: ns.name, LEADER_ELECTION: 'off', METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), LOG_LEVEL: 'warn', POD_NAME: 'incluster-test' },
+    env: { ...parent, ...env, SIDECAR_CLUSTER_ROLE: SIDECAR_ROLE, WATCH_NAMESPACES: ns.name, LEADER_ELECTION: 'off', METRICS_HOST: '127.0.0.1', METRICS_PORT: String(port), LOG_LEVEL: 'warn', POD_NAME: 'incluster-test' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -115,7 +119,8 @@ async function expectReconciled(name: string): Promise<void> {
 describe('the operator RBAC', () => {
   it('lets the operator bind only the sidecar ClusterRole, and not write pod status itself', async () => {
     const operator = `system:serviceaccount:${ns.name}:${SA}`;
-    expect(await canI(['bind', 'clusterrole/arc-operator-sidecar', '-n', ns.name, '--as', operator])).toBe(true);
+    expect(SIDECAR_ROLE).toMatch(/-sidecar$/);
+    expect(await canI(['bind', `clusterrole/${SIDECAR_ROLE}`, '-n', ns.name, '--as', operator])).toBe(true);
     expect(await canI(['bind', 'clusterrole/cluster-admin', '-n', ns.name, '--as', operator])).toBe(false);
     expect(await canI(['escalate', 'roles', '-n', ns.name, '--as', operator])).toBe(false);
     expect(await canI(['patch', 'pods', '--subresource=status', '-n', ns.name, '--as', operator])).toBe(false);

@@ -14,6 +14,8 @@ import {
   resolveIntOrPercent,
   resolveSpec,
   selectorString,
+  DUCKDB_TEMP_LIMIT_MIB,
+  TMP_HEADROOM_MIB,
 } from '../../operator/src/plan.ts';
 import type { Observation } from '../../operator/src/plan.ts';
 import type { ArcDeploymentSpec, Condition, ObservedDeployment } from '../../operator/src/types.ts';
@@ -172,9 +174,15 @@ describe('the Deployment', () => {
     for (const c of [service, sidecar]) expect(c.volumeMounts).toContainEqual({ name: 'api-tokens', mountPath: '/etc/arc/tokens', readOnly: true });
   });
 
-  it('gives the read-only root filesystem a writable /tmp', () => {
+  it('gives the read-only root filesystem a writable /tmp, bounded: DuckDB may spill up to its limit, the volume holds that and some room', () => {
     expect(service.volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
-    expect(pod0?.volumes).toContainEqual({ name: 'tmp', emptyDir: {} });
+    const tmp = pod0?.volumes?.find((v) => v.name === 'tmp');
+    const mib = (q: string, unit: RegExp): number => Number(unit.exec(q)?.[1] ?? NaN);
+    const volume = mib(tmp?.emptyDir?.sizeLimit ?? '', /^(\d+)Mi$/);
+    const spill = mib(envOf(service)['DUCKDB_MAX_TEMP_SIZE'] ?? '', /^(\d+)MiB$/);
+    expect(spill).toBeGreaterThan(0);
+    expect(volume - spill).toBe(TMP_HEADROOM_MIB);
+    expect(TMP_HEADROOM_MIB).toBeGreaterThanOrEqual(64);
   });
 
   it.each([
@@ -201,6 +209,7 @@ describe('the Deployment', () => {
       DUCKDB_THREADS: '2',
       UV_THREADPOOL_SIZE: '12',
       TMPDIR: '/tmp',
+      DUCKDB_MAX_TEMP_SIZE: `${DUCKDB_TEMP_LIMIT_MIB}MiB`,
       LOG_LEVEL: 'info',
     });
   });

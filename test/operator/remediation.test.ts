@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { planRemediation, remediationStatus, settleIntents, forbiddenFile, HISTORY_LIMIT } from '../../operator/src/remediation.ts';
 import type { RemediationInput } from '../../operator/src/remediation.ts';
 import type { ArcDeploymentSpec, ObservedPod, RemediationRecord, RemediationSpec, RemediationState } from '../../operator/src/types.ts';
+import { isStorm } from '../../operator/src/controller.ts';
 import { arcDeployment, deepFreeze } from './fixtures.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
@@ -163,6 +164,19 @@ describe('planRemediation: storm guard', () => {
       expect(plan.conditions[0]?.message).toContain(`${n} of 3 pods`);
       expect(plan.events.map((e) => e.reason)).toContain('RemediationStorm');
     }
+  });
+
+  // ArcRemediationStorm pages on what isStorm reports (arc_operator_storm): over every small
+  // ArcDeployment and threshold, a storm is exactly "more unhealthy pods than stormThreshold
+  // tolerates". Half the pods (1 of 2, 2 of 4) is no storm with the default 50%.
+  const grid = [1, 2, 3, 4, 5, 6].flatMap((replicas) =>
+    (['50%', '34%', '100%', 1, 2] as const).flatMap((threshold) => Array.from({ length: replicas + 1 }, (_, unhealthy) => ({ replicas, threshold, unhealthy }))),
+  );
+  it.each(grid)('$unhealthy of $replicas unhealthy, stormThreshold $threshold: storm iff more than tolerated', ({ replicas, threshold, unhealthy }) => {
+    const pods = Array.from({ length: replicas }, (_, i) => (i < unhealthy ? p(`p${i}`, { unhealthyFor: 60 + i }) : p(`p${i}`)));
+    const tolerated = typeof threshold === 'number' ? threshold : Math.ceil((Number(threshold.slice(0, -1)) * replicas) / 100);
+    const plan = planRemediation(input(pods, { stormThreshold: threshold, maxUnavailable: 1 }, { spec: { replicas } }));
+    expect(isStorm(plan)).toBe(unhealthy > tolerated);
   });
 
   it('emits the storm Event once, not on every pass', () => {

@@ -64,10 +64,11 @@ export async function startSidecar(env: Record<string, string>, deps: Partial<Si
   };
 }
 
+/** The transitions that happened (the series born at 0 for the others are left out). */
 export function parseTransitions(metricsText: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const m of metricsText.matchAll(/^arc_sidecar_transitions_total\{from="([^"]+)",to="([^"]+)"\} (\d+)$/gm)) {
-    out[`${m[1]}->${m[2]}`] = Number(m[3]);
+    if (Number(m[3]) > 0) out[`${m[1]}->${m[2]}`] = Number(m[3]);
   }
   return out;
 }

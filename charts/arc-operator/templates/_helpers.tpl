@@ -4,20 +4,63 @@
 {{- end }}
 
 {{/*
+A name of at most 63 characters (a DNS label): the name itself when it fits, else its first 54
+characters, a dash and 8 hex digits of its SHA-256, so that two long names that share a beginning
+stay apart. Every object name built from the release name goes through it.
+*/}}
+{{- define "arc-operator.fit" -}}
+{{- if le (len .) 63 }}
+{{- . }}
+{{- else }}
+{{- printf "%s-%s" (trunc 54 . | trimSuffix "-") (sha256sum . | trunc 8) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The full name of the objects: fullnameOverride, else <release>-<name> (or the release name when it
-already contains the name). 63 characters at most (DNS label).
+already contains the name); fitted to 63 characters.
 */}}
 {{- define "arc-operator.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- include "arc-operator.fit" .Values.fullnameOverride }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- include "arc-operator.fit" .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- include "arc-operator.fit" (printf "%s-%s" .Release.Name $name) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The full name with a suffix ("metrics", ...), fitted to 63 characters. */}}
+{{- define "arc-operator.suffixed" -}}
+{{- $ctx := index . 0 }}
+{{- include "arc-operator.fit" (printf "%s-%s" (include "arc-operator.fullname" $ctx) (index . 1)) }}
+{{- end }}
+
+{{/*
+The name of a cluster-scoped object: <release namespace>-<full name>[-suffix], fitted to 63
+characters. Two releases of the same name in two namespaces must not share (and fight over) one.
+*/}}
+{{- define "arc-operator.clusterName" -}}
+{{- $ctx := index . 0 }}
+{{- $base := printf "%s-%s" $ctx.Release.Namespace (include "arc-operator.fullname" $ctx) }}
+{{- if gt (len .) 1 }}
+{{- include "arc-operator.fit" (printf "%s-%s" $base (index . 1)) }}
+{{- else }}
+{{- include "arc-operator.fit" $base }}
+{{- end }}
+{{- end }}
+
+{{/* The metrics Service: also the `job` label Prometheus gives the operator's series. */}}
+{{- define "arc-operator.metricsService" -}}
+{{- include "arc-operator.suffixed" (list . "metrics") }}
+{{- end }}
+
+{{/* The PromQL selector of this release's operator series (the ServiceMonitor's scrape). */}}
+{{- define "arc-operator.operatorSelector" -}}
+namespace="{{ .Release.Namespace }}",job="{{ include "arc-operator.metricsService" . }}"
 {{- end }}
 
 {{/* chart label value: <name>-<version>. */}}
@@ -65,7 +108,26 @@ makes (docs/operator.md "RBAC"). One definition for the ClusterRole and the per-
 */}}
 {{/* The ClusterRole each ArcDeployment's sidecar is bound to (SIDECAR_CLUSTER_ROLE of the operator). */}}
 {{- define "arc-operator.sidecarClusterRole" -}}
-{{- printf "%s-sidecar" (include "arc-operator.fullname" .) -}}
+{{- include "arc-operator.clusterName" (list . "sidecar") -}}
+{{- end }}
+
+{{/*
+Values that cannot work, refused with a message (values.schema.json cannot compare two values).
+The operator refuses the same lease timings at boot (operator/src/config.ts, exit 78).
+*/}}
+{{- define "arc-operator.validate" -}}
+{{- $le := .Values.leaderElection }}
+{{- if and (not $le.enabled) (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "leaderElection.enabled=false with replicaCount=%d: every replica would act at once and they would fight over the same objects. Set replicaCount: 1, or keep leader election on." (int .Values.replicaCount)) }}
+{{- end }}
+{{- if $le.enabled }}
+{{- if ge (float64 $le.renewDeadlineSeconds) (float64 $le.leaseDurationSeconds) }}
+{{- fail (printf "leaderElection.renewDeadlineSeconds (%v) must be lower than leaderElection.leaseDurationSeconds (%v): a leader must give up before another instance may take over (the operator would exit 78)." $le.renewDeadlineSeconds $le.leaseDurationSeconds) }}
+{{- end }}
+{{- if ge (float64 $le.retryPeriodSeconds) (float64 $le.renewDeadlineSeconds) }}
+{{- fail (printf "leaderElection.retryPeriodSeconds (%v) must be lower than leaderElection.renewDeadlineSeconds (%v): a leader must get more than one renewal attempt (the operator would exit 78)." $le.retryPeriodSeconds $le.renewDeadlineSeconds) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "arc-operator.watchRules" -}}
