@@ -304,6 +304,9 @@ const NO_CATALOG: Catalog = { tables: new Set(), views: new Set() };
 /** Body text read before the first byte: an answer that ends within it is sent whole. */
 const WHOLE_ANSWER_CHARS = 64 * 1024;
 
+/** How often an interrupt is repeated until the interrupted query has stopped. */
+const REINTERRUPT_MS = 50;
+
 /** Slice of main-thread time after which reading an answer in memory yields to other work. */
 const YIELD_AFTER_MS = 10;
 
@@ -325,6 +328,7 @@ class Execution {
   private action: ReleaseAction = 'reuse';
   private released = false;
   private stream: Readable | undefined;
+  private reinterrupt: NodeJS.Timeout | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly execStart: number;
   private readonly onAbort = (): void => {
@@ -361,8 +365,12 @@ class Execution {
   }
 
   private interrupt(why: Why): void {
+    if (this.released) return;
     this.interrupted ??= why;
     this.lease.connection.interrupt();
+    // DuckDB forgets an interrupt that comes before a statement starts executing (between
+    // prepare and execution, say): repeat it until the connection is given back.
+    this.reinterrupt ??= setInterval(() => this.lease.connection.interrupt(), REINTERRUPT_MS);
     // A stream waiting for a slow client is not in DuckDB: break it from here.
     this.stream?.destroy(this.interruptError());
   }
@@ -382,6 +390,7 @@ class Execution {
     this.released = true;
     const { running } = this.service.internals;
     clearTimeout(this.timer);
+    clearInterval(this.reinterrupt);
     this.signal?.removeEventListener('abort', this.onAbort);
     running.delete(this.onShutdown);
     // An interrupt that raced with the end of the query may linger on the connection: check it.
@@ -427,6 +436,7 @@ class Execution {
       if (this.signal?.aborted === true) throw abortReason(this.signal);
       const streaming = this.req.limit !== undefined || (this.known?.ok === true && this.known.big === true);
       const result = await start(this.lease.connection, this.req.sql, this.known, streaming);
+      if (this.interrupted !== undefined) throw new Error('interrupted');
       reader = new AnswerReader(result, this.req.format, { limit: this.req.limit, maxRows: options.maxResultRows, maxBytes: options.maxResultBytes }, this.req.csvNull);
       if (reader.materialized && (result as DuckDBMaterializedResult).rowCount <= options.largeResultRows && this.interrupted === undefined) {
         // The answer is complete and in memory: free the connection for the next caller now
