@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { TokenAuth, tokenFromHeaders } from './auth.ts';
 import type { ServiceConfig } from './config.ts';
 import { ArcError, badRequestError, isArcError, queryCancelledError, unauthorizedError } from './errors.ts';
+import { compressStream, compressWhole, MIN_COMPRESS_BYTES, negotiateEncoding } from './compress.ts';
 import { QueryRegistry } from './registry.ts';
 import type { ServiceMetrics } from './metrics.ts';
 import { DuckDBConnectionPool } from './pool.ts';
@@ -178,6 +179,8 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
       } else {
         registry.end(id, 'completed', { rowCount: answer.summary.rowCount });
       }
+      reply.header('vary', 'accept-encoding');
+      const encoding = negotiateEncoding(req.headers['accept-encoding']);
       if (answer.kind === 'whole') {
         const s = answer.summary;
         if (query.format === 'csv') {
@@ -187,6 +190,9 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
             .header('x-wait-time-ms', String(round(s.waitMs)));
         }
         if (s.truncated) reply.header('x-truncated', 'true');
+        if (encoding !== undefined && answer.body.length >= MIN_COMPRESS_BYTES) {
+          return reply.header('content-encoding', encoding).send(compressWhole(answer.body, encoding));
+        }
         return reply.send(answer.body);
       }
       // Streamed: the figures come at the end of the JSON body; a failure after the first
@@ -196,6 +202,7 @@ export function buildApp(config: AppConfig, deps: AppDeps): FastifyInstance {
         const level = code === 'ARC_ERR_CLIENT_GONE' ? 'debug' : 'warn';
         req.log[level]({ reqId: req.id, code, err }, 'answer broken after its first byte');
       });
+      if (encoding !== undefined) return reply.header('content-encoding', encoding).send(compressStream(answer.body, encoding));
       return reply.send(answer.body);
     } catch (err) {
       registry.end(id, endStatus(err), { error: (err as Error).message });

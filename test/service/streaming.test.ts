@@ -1,4 +1,6 @@
 import { request, type IncomingMessage } from 'node:http';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { negotiateEncoding } from '../../service/src/compress.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type RunningService, startService } from '../support/service.ts';
 
@@ -11,11 +13,11 @@ interface Raw {
 }
 
 /** POSTs a query on a socket of its own and hands back the response as it arrives. */
-function post(svc: RunningService, body: unknown): Promise<Raw> {
+function post(svc: RunningService, body: unknown, extraHeaders: Record<string, string> = {}): Promise<Raw> {
   const url = new URL('/api/v1/query', svc.url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${svc.token}` } },
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${svc.token}`, ...extraHeaders } },
       (res) => {
         const chunks: Buffer[] = [];
         const done = new Promise<Buffer>((ok, broken) => {
@@ -122,6 +124,56 @@ describe('answers of any size, streamed', () => {
     const { bytes, tail } = await drain(r);
     expect(bytes).toBeGreaterThan(512 * 1024 * 1024);
     expect(tail).toMatch(/\],"row_count":11000000,"truncated":false,.*"error":null\}$/);
+  });
+});
+
+describe('compression on request (Accept-Encoding), whole and streamed', () => {
+  let svc: RunningService;
+  beforeAll(async () => {
+    svc = await startService({ ARC_MAX_RESULT_BYTES: '3000000' });
+  });
+  afterAll(async () => svc.close());
+
+  it.each([
+    ['gzip', 'gzip'],
+    ['gzip, zstd', 'zstd'],
+    ['zstd;q=0, gzip', 'gzip'],
+    ['x-gzip', 'gzip'],
+    ['*', 'zstd'],
+    ['br, identity', undefined],
+    ['gzip;q=0', undefined],
+    ['', undefined],
+  ])('answers Accept-Encoding %j with %s (pure)', (header, encoding) => {
+    expect(negotiateEncoding(header)).toBe(encoding);
+  });
+
+  it.each([
+    ['gzip', gunzipSync],
+    ['zstd', zstdDecompressSync],
+  ] as const)('compresses a whole answer and a streamed one with %s', async (encoding, decompress) => {
+    const small = await post(svc, { sql: 'SELECT 1 AS one' }, { 'accept-encoding': encoding });
+    expect(small.res.headers['content-encoding']).toBeUndefined();
+    expect(small.res.headers.vary).toMatch(/accept-encoding/i);
+    await small.body;
+
+    const whole = await post(svc, { sql: 'SELECT range AS i FROM range(2000)' }, { 'accept-encoding': encoding });
+    expect(whole.res.headers['content-encoding']).toBe(encoding);
+    expect(JSON.parse(decompress(await whole.body).toString())).toMatchObject({ row_count: 2000 });
+
+    const streamed = await post(svc, { sql: 'SELECT range AS i FROM range(300000)' }, { 'accept-encoding': encoding });
+    expect(streamed.res.headers['content-encoding']).toBe(encoding);
+    expect(streamed.res.headers['transfer-encoding']).toBe('chunked');
+    const raw = await streamed.body;
+    const text = decompress(raw).toString();
+    expect(raw.length).toBeLessThan(text.length / 2);
+    expect(JSON.parse(text)).toMatchObject({ row_count: 300000, error: null });
+  });
+
+  it('breaks a compressed stream that fails after its first byte', async () => {
+    const r = await post(svc, { sql: "SELECT range AS i, md5(range::VARCHAR) AS h FROM range(1000000)" }, { 'accept-encoding': 'gzip' });
+    expect(r.res.statusCode).toBe(200);
+    await expect(r.body).rejects.toThrow();
+    await eventually(async () => (await svc.json<Metrics>('/api/v1/metrics')).active_connections === 0, 3000, 'the connection back');
   });
 });
 
