@@ -242,15 +242,55 @@ export function uniqueColumnNames(names: readonly string[]): string[] {
   });
 }
 
+/** Types whose values node-api already gives as JSON-ready numbers, booleans and strings. */
+const AS_IS = new Set<DuckDBTypeId>([
+  DuckDBTypeId.BOOLEAN,
+  DuckDBTypeId.TINYINT,
+  DuckDBTypeId.SMALLINT,
+  DuckDBTypeId.INTEGER,
+  DuckDBTypeId.UTINYINT,
+  DuckDBTypeId.USMALLINT,
+  DuckDBTypeId.UINTEGER,
+  DuckDBTypeId.VARCHAR,
+]);
+const BIG_INTEGERS = new Set<DuckDBTypeId>([DuckDBTypeId.BIGINT, DuckDBTypeId.UBIGINT, DuckDBTypeId.HUGEINT, DuckDBTypeId.UHUGEINT]);
+
+type Getter = (row: number) => Json;
+
+/** How to read one column of a chunk: a direct path for the common scalar types, else the converter. */
+function getterOf(chunk: DuckDBDataChunk, column: number): Getter {
+  const vector = chunk.getColumnVector(column);
+  const type = vector.type;
+  const id = type.typeId;
+  if (AS_IS.has(id)) return (row) => vector.getItem(row);
+  if (id === DuckDBTypeId.DOUBLE || id === DuckDBTypeId.FLOAT) {
+    return (row) => {
+      const v = vector.getItem(row) as number | null;
+      return v === null || !Number.isFinite(v) ? null : v;
+    };
+  }
+  if (BIG_INTEGERS.has(id)) {
+    return (row) => {
+      const v = vector.getItem(row) as bigint | null;
+      return v === null ? null : exactInteger(v);
+    };
+  }
+  return (row) => {
+    const v = vector.getItem(row);
+    return v === null ? null : toJsonValue(v, type, toJsonValue);
+  };
+}
+
 /** Rows of a chunk as arrays of JSON-ready values, appended to `out`. */
 export function chunkRows(chunk: DuckDBDataChunk, maxRows: number, out: Json[][]): number {
   const rows = Math.min(chunk.rowCount, maxRows);
   if (rows <= 0) return 0;
-  const columns: Json[][] = [];
-  for (let c = 0; c < chunk.columnCount; c++) columns.push(chunk.convertColumnValues(c, toJsonValue));
+  const getters: Getter[] = [];
+  for (let c = 0; c < chunk.columnCount; c++) getters.push(getterOf(chunk, c));
+  const width = getters.length;
   for (let r = 0; r < rows; r++) {
-    const row: Json[] = new Array<Json>(columns.length);
-    for (let c = 0; c < columns.length; c++) row[c] = columns[c]![r];
+    const row: Json[] = new Array<Json>(width);
+    for (let c = 0; c < width; c++) row[c] = getters[c]!(r);
     out.push(row);
   }
   return rows;
