@@ -309,15 +309,17 @@ export function rowsJsonFragment(rows: Json[][]): string {
  * (docs/service.md says why).
  */
 function csvField(value: Json, nullText: string | undefined): string {
-  let s: string;
-  if (typeof value === 'string') {
-    s = value;
-    if (s === '' || s === nullText) return `"${s.replaceAll('"', '""')}"`;
-  } else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') s = String(value);
-  else if (value === null || value === undefined) return nullText ?? '';
-  else s = JSON.stringify(value);
-  return /[",\r\n]/.test(s) || s !== s.trim() ? `"${s.replaceAll('"', '""')}"` : s;
+  // Numbers and booleans never need quotes: no test, no copy.
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null || value === undefined) return nullText ?? '';
+  const text = typeof value === 'string';
+  const s = text ? value : JSON.stringify(value);
+  if ((text && (s === '' || s === nullText)) || NEEDS_QUOTES.test(s)) return `"${s.replaceAll('"', '""')}"`;
+  return s;
 }
+
+/** Cells RFC 4180 (or a reader that trims) would misread unquoted. */
+const NEEDS_QUOTES = /^\s|\s$|[",\r\n]/;
 
 /** RFC 4180 CSV lines (CRLF-terminated) for a header or rows. */
 export function csvLine(values: readonly Json[], nullText?: string): string {
