@@ -9,8 +9,12 @@ import { NotLeaderError, describeError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { computeStatus, desiredObjects, ownedNames, poolCondition, resolveSpec } from './plan.ts';
-import type { ApplyProblem, SecretCheck } from './plan.ts';
+import { desiredObjects } from './desired.ts';
+import { ownedNames } from './names.ts';
+import { poolCondition } from './pods.ts';
+import { resolveSpec } from './spec.ts';
+import { computeStatus } from './status.ts';
+import type { ApplyProblem, SecretCheck } from './status.ts';
 import { EVICTING, HISTORY_LIMIT, planRemediation, remediationStatus, settleIntents, withoutTimes } from './remediation.ts';
 import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
 import type { Clock } from './queue.ts';
@@ -81,7 +85,7 @@ export interface ControllerOptions {
   metrics?: OperatorMetrics;
   /** How long what a read of a token Secret found is used again (secrets.ts); default 0. */
   secretCacheMs?: number;
-  /** The ClusterRole the sidecars' RoleBindings refer to (SIDECAR_CLUSTER_ROLE in plan.ts by default). */
+  /** The ClusterRole the sidecars' RoleBindings refer to (SIDECAR_CLUSTER_ROLE in spec.ts by default). */
   sidecarClusterRole?: string;
 }
 

@@ -7,7 +7,7 @@ import { decideApply, differencePath, innermostList, jsonPointer, valueAt } from
 import { KubeApiError, NotLeaderError, describeError, isKubeApiError, isNotFound } from './errors.ts';
 import { RESOURCES, resourceForKind } from './kube.ts';
 import type { KubeClient, ResourceType } from './kube.ts';
-import { stableStringify } from './plan.ts';
+import { stableStringify } from './hash.ts';
 import { API_VERSION, FIELD_MANAGER, KIND, objectKey } from './types.ts';
 import type { ArcDeployment, ArcDeploymentStatus, KubeObject } from './types.ts';
 

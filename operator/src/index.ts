@@ -10,6 +10,11 @@ export { HttpKubeClient, RESOURCES, resourcePath, type KubeClient, type Resource
 export { LeaderElector, microTime, type Lease } from './leader.ts';
 export { createMetrics, type OperatorMetrics } from './metrics.ts';
 export { Operator, type OperatorDeps, type OperatorSettings } from './operator.ts';
-export * from './plan.ts';
+export * from './desired.ts';
+export * from './hash.ts';
+export * from './names.ts';
+export * from './pods.ts';
+export * from './spec.ts';
+export * from './status.ts';
 export { WorkQueue, systemClock, type Clock } from './queue.ts';
 export * from './types.ts';

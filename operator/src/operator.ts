@@ -15,7 +15,7 @@ import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue, systemClock } from './queue.ts';
-import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
+import { SIDECAR_CLUSTER_ROLE } from './spec.ts';
 import { KIND } from './types.ts';
 import type { Clock, Take } from './queue.ts';
 

@@ -12,9 +12,12 @@
 //     has cleared and stormCooldownSeconds passed;
 //   - image fault: ForbiddenModule on a fresh pod of the current template -> never evicted for it,
 //     Degraded names image and file, optional rollback to the last image that was healthy.
-import { POOL_HEALTHY_CONDITION } from '@arcops/common';
-import { CONDITION_DEGRADED, SERVICE_CONTAINER, resolveIntOrPercent, resolveSpec, rfc3339 } from './plan.ts';
-import type { NewCondition, ResolvedSpec } from './plan.ts';
+import { rfc3339 } from '@arcops/common';
+import { isGoing, isReady, podName, poolCondition, serviceImage } from './pods.ts';
+import { resolveIntOrPercent, resolveSpec } from './spec.ts';
+import type { ResolvedSpec } from './spec.ts';
+import { CONDITION_DEGRADED } from './status.ts';
+import type { NewCondition } from './status.ts';
 import { ANNOTATION_CONFIG_HASH } from './types.ts';
 import type { ArcDeployment, ObservedPod, PodCondition, RemediationRecord, RemediationState } from './types.ts';
 
@@ -84,30 +87,10 @@ interface Unhealthy {
   sinceMs: number;
 }
 
-function podName(pod: ObservedPod): string {
-  return pod.metadata?.name ?? '?';
-}
-
 function ms(time: string | undefined): number | undefined {
   if (time === undefined) return undefined;
   const t = Date.parse(time);
   return Number.isFinite(t) ? t : undefined;
-}
-
-function isGoing(pod: ObservedPod, evicting: ReadonlySet<string>): boolean {
-  return pod.metadata?.deletionTimestamp !== undefined || evicting.has(podName(pod)) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-}
-
-function poolCondition(pod: ObservedPod): PodCondition | undefined {
-  return pod.status?.conditions?.find((c) => c.type === POOL_HEALTHY_CONDITION);
-}
-
-function isReady(pod: ObservedPod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
-function serviceImage(pod: ObservedPod): string | undefined {
-  return pod.spec?.containers?.find((c) => c.name === SERVICE_CONTAINER)?.image;
 }
 
 /** The first forbidden path named in the sidecar's message, else the whole message. */
