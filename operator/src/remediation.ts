@@ -14,7 +14,7 @@
 //     Degraded names image and file, optional rollback to the last image that was healthy.
 import { rfc3339 } from '@arcops/common';
 import { isGoing, isReady, podName, poolCondition, serviceImage } from './pods.ts';
-import { resolveIntOrPercent, resolveSpec } from './spec.ts';
+import { resolveSpec } from './spec.ts';
 import type { ResolvedSpec } from './spec.ts';
 import { CONDITION_DEGRADED } from './status.ts';
 import type { NewCondition } from './status.ts';
@@ -22,8 +22,6 @@ import { ANNOTATION_CONFIG_HASH } from './types.ts';
 import type { ArcDeployment, ObservedPod, PodCondition, RemediationRecord, RemediationState } from './types.ts';
 
 export const CONDITION_REMEDIATION_PAUSED = 'RemediationPaused';
-/** Most entries kept in status.remediations (newest last). */
-export const HISTORY_LIMIT = 20;
 const HOUR_MS = 3_600_000;
 
 export interface RemediationInput {
@@ -219,7 +217,7 @@ function judgeStorm(input: RemediationInput, spec: ResolvedSpec, counted: readon
   const nowMs = input.now.getTime();
   const now = rfc3339(input.now);
   const state: RemediationState = { ...input.state };
-  const limit = resolveIntOrPercent(spec.remediation.stormThreshold, spec.replicas);
+  const limit = spec.remediation.stormThresholdPods;
   const events: PlannedEvent[] = [];
   if (counted.length > limit) {
     const names = counted.map((u) => `${u.name} (${u.condition.reason ?? 'Unknown'})`).sort();
@@ -308,7 +306,7 @@ function decideEvictions(input: RemediationInput, spec: ResolvedSpec, unhealthy:
   const window = (plan.state.evictionTimes ?? []).filter((t) => (ms(t) ?? 0) > nowMs - HOUR_MS);
   plan.state = { ...plan.state, evictionTimes: window };
   const budget = Math.max(0, rem.maxPerHour - window.length);
-  let room = resolveIntOrPercent(rem.maxUnavailable, spec.replicas) - disrupted(input.pods, spec.replicas, evicting);
+  let room = rem.maxUnavailablePods - disrupted(input.pods, spec.replicas, evicting);
   const due: PlannedEviction[] = [];
   for (const u of unhealthy) {
     if (faulty.has(u.name)) continue;
@@ -370,104 +368,4 @@ function decideEvictions(input: RemediationInput, spec: ResolvedSpec, unhealthy:
       ? pausedCondition('False', 'DryRun', `spec.remediation.mode is DryRun: decisions are reported, nothing is evicted${waitNote}`)
       : pausedCondition('False', 'Active', `remediation is active${waitNote}`),
   );
-}
-
-/**
- * The result an eviction is recorded with before it is asked for, so that a process stopped
- * between the call and the record of its outcome leaves a trace; `settleIntents` settles it.
- */
-export const EVICTING = 'Evicting';
-
-/** A performed eviction's outcome (or, `Evicting`, one about to be asked for), for the history. */
-export interface EvictionResult {
-  eviction: PlannedEviction;
-  result: typeof EVICTING | 'Evicted' | 'Blocked' | 'Gone' | 'Failed';
-  message?: string;
-}
-
-/** Remediation's own status fields. */
-export interface RemediationFields {
-  remediations?: RemediationRecord[];
-  lastRemediationTime?: string;
-  remediationState?: RemediationState;
-}
-
-/** Without one occurrence of each of `times`. */
-export function withoutTimes(list: readonly string[], times: readonly string[]): string[] {
-  const out = [...list];
-  for (const t of times) {
-    const i = out.indexOf(t);
-    if (i >= 0) out.splice(i, 1);
-  }
-  return out;
-}
-
-/**
- * Settles the `Evicting` records that no pass of this process will settle (their process
- * stopped, or the call's outcome never came back): `Evicted` once the pod is gone or going;
- * `Failed` once the pod is still live `graceMs` after the record (the eviction was never made),
- * its time given back to the hourly budget. Until then the pod is taken as going (`going`), and
- * `recheckAfterMs` says when to look again.
- */
-export function settleIntents(
-  previous: RemediationFields,
-  pods: readonly ObservedPod[],
-  now: Date,
-  graceMs: number,
-): { previous: RemediationFields; going: Set<string>; recheckAfterMs?: number } {
-  const going = new Set<string>();
-  const history = previous.remediations ?? [];
-  if (!history.some((r) => r.result === EVICTING)) return { previous, going };
-  const nowMs = now.getTime();
-  const givenBack: string[] = [];
-  let recheckAfterMs: number | undefined;
-  const remediations = history.map((r) => {
-    if (r.result !== EVICTING || r.pod === undefined) return r;
-    const pod = pods.find((p) => podName(p) === r.pod);
-    if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined) return { ...r, result: 'Evicted' };
-    const left = (ms(r.time) ?? 0) + graceMs - nowMs;
-    if (left > 0) {
-      going.add(r.pod);
-      recheckAfterMs = minDelay(recheckAfterMs, left);
-      return r;
-    }
-    givenBack.push(r.time);
-    return { ...r, result: 'Failed', message: `not evicted: the pass that decided it stopped before asking; ${r.message ?? ''}`.trim().slice(0, 1024) };
-  });
-  const state = previous.remediationState ?? {};
-  const next: RemediationFields = {
-    ...previous,
-    remediations,
-    remediationState: givenBack.length === 0 ? state : { ...state, evictionTimes: withoutTimes(state.evictionTimes ?? [], givenBack) },
-  };
-  return { previous: next, going, ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
-}
-
-/**
- * The status fields remediation owns after this pass: the plan's records and the evictions'
- * results appended to the history (bounded), successful evictions added to the hourly window.
- */
-export function remediationStatus(
-  previous: { remediations?: readonly RemediationRecord[]; lastRemediationTime?: string },
-  plan: RemediationPlan,
-  results: readonly EvictionResult[],
-  now: Date,
-): { remediations?: RemediationRecord[]; lastRemediationTime?: string; remediationState: RemediationState } {
-  const time = rfc3339(now);
-  const history = [...(previous.remediations ?? []).map((r) => ({ ...r })), ...plan.records.map((r) => ({ ...r }))];
-  const state: RemediationState = { ...plan.state };
-  for (const r of results) {
-    const last = [...history].reverse().find((h) => h.pod === r.eviction.pod);
-    // A PDB refusal repeated every backoff is one entry, not a page of them.
-    if (r.result === 'Blocked' && last?.result === 'Blocked') continue;
-    history.push({ time, action: 'Evict', pod: r.eviction.pod, reason: r.eviction.reason, result: r.result, message: (r.message ?? r.eviction.message).slice(0, 1024) });
-    // An eviction about to be asked for holds its place in the hourly budget already.
-    if (r.result === 'Evicted' || r.result === EVICTING) state.evictionTimes = [...(state.evictionTimes ?? []), time];
-  }
-  const appended = history.length - (previous.remediations?.length ?? 0);
-  const out: { remediations?: RemediationRecord[]; lastRemediationTime?: string; remediationState: RemediationState } = { remediationState: state };
-  if (history.length > 0) out.remediations = history.slice(-HISTORY_LIMIT);
-  const lastTime = appended > 0 ? time : previous.lastRemediationTime;
-  if (lastTime !== undefined) out.lastRemediationTime = lastTime;
-  return out;
 }

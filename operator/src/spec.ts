@@ -105,9 +105,13 @@ export interface ResolvedSpec {
     mode: RemediationMode;
     unhealthySeconds: number;
     maxUnavailable: IntOrString;
+    /** maxUnavailable resolved against replicas. */
+    maxUnavailablePods: number;
     cooldownSeconds: number;
     maxPerHour: number;
     stormThreshold: IntOrString;
+    /** stormThreshold resolved against replicas. */
+    stormThresholdPods: number;
     stormCooldownSeconds: number;
     rollbackOnImageFault: boolean;
   };
@@ -122,7 +126,8 @@ export interface ResolvedSpec {
 }
 
 /**
- * The spec with every default filled in. The API server defaults stored objects from the CRD
+ * The spec with every default filled in, and the int-or-percent fields also resolved against
+ * replicas. The API server defaults stored objects from the CRD
  * schema already; this keeps the operator correct for objects stored before a default existed.
  */
 export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
@@ -130,6 +135,9 @@ export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
   const probe = spec.probe ?? {};
   const rem = spec.remediation ?? {};
   const d = DEFAULTS;
+  const replicas = spec.replicas ?? d.replicas;
+  const maxUnavailable = rem.maxUnavailable ?? d.remediation.maxUnavailable;
+  const stormThreshold = rem.stormThreshold ?? d.remediation.stormThreshold;
   let data: ResolvedSpec['data'];
   if (spec.data?.existingClaim !== undefined) {
     data = { mountPath: spec.data.mountPath ?? d.mountPath, existingClaim: spec.data.existingClaim };
@@ -145,7 +153,7 @@ export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
     };
   }
   return {
-    replicas: spec.replicas ?? d.replicas,
+    replicas,
     image: spec.image,
     sidecarImage: spec.sidecarImage,
     imagePullPolicy: spec.imagePullPolicy ?? d.imagePullPolicy,
@@ -174,10 +182,12 @@ export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
     remediation: {
       mode: rem.mode ?? d.remediation.mode,
       unhealthySeconds: rem.unhealthySeconds ?? d.remediation.unhealthySeconds,
-      maxUnavailable: rem.maxUnavailable ?? d.remediation.maxUnavailable,
+      maxUnavailable,
+      maxUnavailablePods: resolveIntOrPercent(maxUnavailable, replicas),
       cooldownSeconds: rem.cooldownSeconds ?? d.remediation.cooldownSeconds,
       maxPerHour: rem.maxPerHour ?? d.remediation.maxPerHour,
-      stormThreshold: rem.stormThreshold ?? d.remediation.stormThreshold,
+      stormThreshold,
+      stormThresholdPods: resolveIntOrPercent(stormThreshold, replicas),
       stormCooldownSeconds: rem.stormCooldownSeconds ?? d.remediation.stormCooldownSeconds,
       rollbackOnImageFault: rem.rollbackOnImageFault ?? d.remediation.rollbackOnImageFault,
     },

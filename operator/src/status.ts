@@ -4,7 +4,7 @@
 import { rfc3339 } from '@arcops/common';
 import { selectorString } from './names.ts';
 import { isLive, isReady, poolCondition } from './pods.ts';
-import { resolveIntOrPercent, resolveSpec } from './spec.ts';
+import { resolveSpec } from './spec.ts';
 import type { ResolvedSpec } from './spec.ts';
 import type { ArcDeployment, ArcDeploymentStatus, Condition, ObservedDeployment, ObservedPod } from './types.ts';
 
@@ -111,7 +111,7 @@ function rolloutState(o: Observation, desired: number): { done: boolean; stalled
 
 function conditionsFor(o: Observation, spec: ResolvedSpec, counts: { ready: number; healthy: ReadonlyArray<ObservedPod>; unhealthy: ReadonlyArray<ObservedPod> }): NewCondition[] {
   const desired = spec.replicas;
-  const maxUnavailable = resolveIntOrPercent(spec.remediation.maxUnavailable, desired);
+  const maxUnavailable = spec.remediation.maxUnavailablePods;
   const minReady = desired === 0 ? 0 : Math.max(1, desired - maxUnavailable);
   const blocked = blockingProblem(o, spec);
   const rollout = rolloutState(o, desired);

@@ -1,7 +1,9 @@
 // The remediation planner (operator/src/remediation.ts) with a fixed clock: which pods are
 // evicted, what waits and why, storms, image faults and rollback, modes, and the status it keeps.
 import { describe, expect, it } from 'vitest';
-import { planRemediation, remediationStatus, settleIntents, forbiddenFile, HISTORY_LIMIT } from '../../operator/src/remediation.ts';
+import { forbiddenFile, planRemediation } from '../../operator/src/remediation.ts';
+import { settleIntents } from '../../operator/src/remediation-memory.ts';
+import { HISTORY_LIMIT, remediationStatus } from '../../operator/src/remediation-status.ts';
 import type { RemediationInput } from '../../operator/src/remediation.ts';
 import type { ArcDeploymentSpec, ObservedPod, RemediationRecord, RemediationSpec, RemediationState } from '../../operator/src/types.ts';
 import { arcDeployment, deepFreeze } from './fixtures.ts';
