@@ -40,7 +40,7 @@ import pino from 'pino';
 import { Reflector } from '../operator/src/informers.ts';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
 import type { ResourceType } from '../operator/src/kube.ts';
-import { systemClock } from '../operator/src/queue.ts';
+import { systemClock } from '@arcops/common';
 import { desiredObjects } from '../operator/src/desired.ts';
 import { resolveIntOrPercent, resolveSpec } from '../operator/src/spec.ts';
 import type { ArcDeployment, ArcDeploymentSpec, KubeObject } from '../operator/src/types.ts';

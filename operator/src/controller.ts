@@ -12,7 +12,7 @@ import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { ownedNames } from './names.ts';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import { RemediationMemory } from './remediation-memory.ts';
 import type { Recalled } from './remediation-memory.ts';
 import { EVICTING, remediationStatus } from './remediation-status.ts';

@@ -16,5 +16,6 @@ export * from './names.ts';
 export * from './pods.ts';
 export * from './spec.ts';
 export * from './status.ts';
-export { WorkQueue, systemClock, type Clock } from './queue.ts';
+export { WorkQueue } from './queue.ts';
+export { systemClock, type Clock } from '@arcops/common';
 export * from './types.ts';

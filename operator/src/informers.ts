@@ -10,7 +10,7 @@ import { malformedEvent } from './decode.ts';
 import { KubeApiError, describeError, isKubeApiError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient, ResourceType, WatchEvent } from './kube.ts';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import { stableStringify } from './hash.ts';
 import { trimArcDeployment, trimOwned, trimPod } from './trim.ts';
 import { GROUP, KIND, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, APP_NAME, MANAGED_BY, objectKey } from './types.ts';

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { describeError, isConflict } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import type { KubeObject } from './types.ts';
 
 export interface LeaseSpec {

@@ -2,6 +2,8 @@
 // decides whether this instance acts; workers take keys from the queue and reconcile them;
 // a periodic resync re-enqueues every ArcDeployment. main.ts and the cluster tests build it the
 // same way, with their own client, clock, logger and metrics.
+import { systemClock } from '@arcops/common';
+import type { Clock } from '@arcops/common';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
@@ -14,10 +16,10 @@ import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { WorkQueue, systemClock } from './queue.ts';
+import { WorkQueue } from './queue.ts';
 import { SIDECAR_CLUSTER_ROLE } from './spec.ts';
 import { KIND } from './types.ts';
-import type { Clock, Take } from './queue.ts';
+import type { Take } from './queue.ts';
 
 export interface OperatorDeps {
   client: KubeClient;

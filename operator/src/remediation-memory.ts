@@ -5,7 +5,7 @@
 //   - when it first saw each pod's condition False (for conditions without a readable
 //     lastTransitionTime).
 // Kept in memory only: what must survive a restart or a new leader is in status (ADR 0007).
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import { podName, poolCondition } from './pods.ts';
 import { EVICTING, HISTORY_LIMIT } from './remediation-status.ts';
 import type { RemediationFields } from './remediation-status.ts';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { SecretCheck } from './status.ts';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import { objectKey } from './types.ts';
 import type { ObservedSecret } from './types.ts';
 

@@ -1,18 +1,13 @@
 /**
- * Coded errors of the sidecar. Each has a stable code, an HTTP status (for when one reaches a
- * client of the sidecar) and a message an operator can act on. Causes are kept with `{ cause }`.
+ * Coded errors of the sidecar, on @arcops/common's error base. Each has a stable code, an HTTP
+ * status (for when one reaches a client of the sidecar) and a message an operator can act on.
+ * Causes are kept with `{ cause }`.
  */
-export class SidecarError extends Error {
-  readonly code: string;
-  readonly statusCode: number;
+import { CodedError } from '@arcops/common';
 
-  constructor(code: string, statusCode: number, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'SidecarError';
-    this.code = code;
-    this.statusCode = statusCode;
-  }
-}
+export { ConfigError } from '@arcops/common';
+
+export class SidecarError extends CodedError {}
 
 export function isSidecarError(err: unknown): err is SidecarError {
   return err instanceof SidecarError;
@@ -44,17 +39,6 @@ export function serviceShapeError(url: string, problem: string): SidecarError {
 /** A write of the pod condition failed (retried by the writer). */
 export function conditionWriteError(message: string, cause: unknown): SidecarError {
   return new SidecarError('ARC_ERR_CONDITION_WRITE', 502, message, { cause });
-}
-
-/** Bad configuration: every problem at once, so one restart fixes them all. */
-export class ConfigError extends Error {
-  readonly code = 'ARC_ERR_CONFIG';
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
 }
 
 /** A short, human text for a fetch/socket failure (undici hides the useful part in `cause`). */
