@@ -84,8 +84,6 @@ export class Reflector {
   private lastActivity = 0;
   private watchdog: unknown;
   private wake: (() => void) | undefined;
-  /** Number of watch requests made (for tests and debugging). */
-  watchCount = 0;
 
   constructor(options: ReflectorOptions) {
     this.o = options;
@@ -262,7 +260,6 @@ export class Reflector {
     this.watchTimeoutMs = Math.round(this.o.watchTimeoutMs * (1 + 0.25 * random()));
     this.abort = new AbortController();
     this.lastActivity = this.o.clock.now();
-    this.watchCount++;
     try {
       await this.o.client.watch(
         this.o.resource,

@@ -67,8 +67,6 @@ export class Operator {
   private workers: Promise<void>[] = [];
   private resyncTimer: unknown;
   private syncWait: unknown;
-  /** Reconciles run per key (for tests and debugging). */
-  readonly reconcileCounts = new Map<string, number>();
   /** Reconciles run in all. */
   reconcileTotal = 0;
 
@@ -259,7 +257,6 @@ export class Operator {
   private async reconcileOne(key: string): Promise<void> {
     const { metrics } = this.deps;
     const started = this.clock.now();
-    this.reconcileCounts.set(key, (this.reconcileCounts.get(key) ?? 0) + 1);
     this.reconcileTotal++;
     let result: 'success' | 'requeue' | 'error' = 'success';
     try {
