@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { desiredObjects } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
-import { NotLeaderError, describeError } from './errors.ts';
+import { NotLeaderError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -212,7 +212,7 @@ export class Controller {
       if (result === 'deleted') log.info({ role: name }, 'deleted the Role the sidecar used before its RoleBinding referred to the shared ClusterRole');
     } catch (err) {
       // Left in place, it grants nothing (no binding refers to it) and goes with the ArcDeployment.
-      log.warn({ role: name, err: describeError(err) }, 'could not delete the Role the sidecar used before; it is left in place');
+      log.warn({ role: name, err }, 'could not delete the Role the sidecar used before; it is left in place');
     }
   }
 
@@ -336,7 +336,7 @@ export class Controller {
       return status === undefined ? arcd : { ...arcd, status };
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
-      log.warn({ err: describeError(err), pods: plan.evictions.map((e) => e.pod) }, 'could not record the evictions before asking for them; they go ahead');
+      log.warn({ err, pods: plan.evictions.map((e) => e.pod) }, 'could not record the evictions before asking for them; they go ahead');
       return arcd;
     }
   }

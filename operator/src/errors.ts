@@ -11,13 +11,6 @@ export class NotLeaderError extends CodedError {
   }
 }
 
-/** The queue or a component was asked to work after it was shut down. */
-export class ShutdownError extends CodedError {
-  constructor(what: string) {
-    super('ARC_ERR_SHUTDOWN', 503, `${what} is shut down`);
-  }
-}
-
 export function isNotFound(err: unknown): boolean {
   return isKubeApiError(err, 404);
 }

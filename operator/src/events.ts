@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { rfc3339 } from '@arcops/common';
 import type { Logger } from 'pino';
-import { describeError, isNotFound } from './errors.ts';
+import { isNotFound } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -88,7 +88,7 @@ export class EventRecorder {
       });
       this.touch(key, { name, namespace: meta.namespace, count: 1, lastMs: nowMs });
     } catch (err) {
-      this.o.logger.warn({ err: describeError(err), reason, object: `${meta.namespace}/${meta.name}` }, 'could not record event');
+      this.o.logger.warn({ err, reason, object: `${meta.namespace}/${meta.name}` }, 'could not record event');
     }
   }
 

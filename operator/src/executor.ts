@@ -258,7 +258,7 @@ export class Executor {
       );
     } catch (err) {
       if (isNotFound(err)) return false; // deleted meanwhile
-      this.o.logger.warn({ err: describeError(err), arcdeployment: key }, 'status write failed');
+      this.o.logger.warn({ err, arcdeployment: key }, 'status write failed');
       throw err;
     }
     this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next });

@@ -7,7 +7,7 @@
 // stored (trim.ts).
 import type { Logger } from 'pino';
 import { malformedEvent } from './decode.ts';
-import { KubeApiError, describeError, isKubeApiError } from './errors.ts';
+import { KubeApiError, isKubeApiError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient, ResourceType, WatchEvent } from './kube.ts';
 import type { Clock } from '@arcops/common';
@@ -302,7 +302,7 @@ export class Reflector {
         const backoff = Math.min(this.o.retryMaxMs ?? 30_000, base * 2 ** Math.min(failures - 1, 20));
         // A 429 or 503 from the API server may say how long to stay away: never come back sooner.
         const delay = Math.max(backoff, err instanceof KubeApiError ? Math.min(this.o.retryMaxMs ?? 30_000, (err.retryAfterSeconds ?? 0) * 1000) : 0);
-        this.o.logger.warn({ resource: this.description, err: describeError(err), retryInMs: delay, failures }, 'watch failed; retrying');
+        this.o.logger.warn({ resource: this.description, err, retryInMs: delay, failures }, 'watch failed; retrying');
         this.o.onRestart?.('error');
         await this.sleep(delay);
       }

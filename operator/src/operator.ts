@@ -7,7 +7,7 @@ import type { Clock } from '@arcops/common';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
-import { KubeApiError, NotLeaderError, describeError } from './errors.ts';
+import { KubeApiError, NotLeaderError } from './errors.ts';
 import { EventRecorder } from './events.ts';
 import { Executor } from './executor.ts';
 import { Informers } from './informers.ts';
@@ -215,7 +215,7 @@ export class Operator {
       }
     } catch (err) {
       // A namespaced install may not read ClusterRoles: nothing to say then.
-      this.log.debug({ clusterRole: name, err: describeError(err) }, 'could not check the sidecar ClusterRole');
+      this.log.debug({ clusterRole: name, err }, 'could not check the sidecar ClusterRole');
     }
   }
 
@@ -275,7 +275,7 @@ export class Operator {
       if (err instanceof NotLeaderError) return; // leadership ended mid-reconcile: the new leader redoes it
       // A 429/503 with Retry-After: not before the API server asked (client-go does the same).
       const delayMs = this.queue.addRateLimited(key, err instanceof KubeApiError ? (err.retryAfterSeconds ?? 0) * 1000 : 0);
-      this.log.error({ arcdeployment: key, err: describeError(err), retryInMs: delayMs }, 'reconcile failed');
+      this.log.error({ arcdeployment: key, err, retryInMs: delayMs }, 'reconcile failed');
     } finally {
       metrics.reconcileTotal.inc({ result });
       metrics.reconcileDuration.observe({ result }, (this.clock.now() - started) / 1000);

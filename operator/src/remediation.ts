@@ -12,7 +12,7 @@
 //     has cleared and stormCooldownSeconds passed;
 //   - image fault: ForbiddenModule on a fresh pod of the current template -> never evicted for it,
 //     Degraded names image and file, optional rollback to the last image that was healthy.
-import { rfc3339 } from '@arcops/common';
+import { FORBIDDEN_MODULE_REASON, rfc3339 } from '@arcops/common';
 import { isGoing, isReady, podName, poolCondition, serviceImage } from './pods.ts';
 import { resolveSpec } from './spec.ts';
 import type { ResolvedSpec } from './spec.ts';
@@ -107,7 +107,7 @@ export function freshWindowMs(spec: ResolvedSpec): number {
 }
 
 function isFreshImageFault(u: Unhealthy, templateHash: string | undefined, spec: ResolvedSpec): boolean {
-  if (u.condition.reason !== 'ForbiddenModule' || templateHash === undefined) return false;
+  if (u.condition.reason !== FORBIDDEN_MODULE_REASON || templateHash === undefined) return false;
   if (u.pod.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] !== templateHash) return false;
   const started = ms(u.pod.status?.startTime) ?? ms(u.pod.metadata?.creationTimestamp);
   return started !== undefined && u.sinceMs - started <= freshWindowMs(spec);
@@ -169,9 +169,9 @@ function judgeImage(input: RemediationInput, spec: ResolvedSpec, unhealthy: read
       message: `image ${image} carries the forbidden file ${file} (fresh pod ${first.name}): its pods are not evicted for it, replacing them cannot help`,
       pod: first.name,
     });
-    records.push({ time: now, action: 'Skip', pod: first.name, reason: 'ForbiddenModule', result: 'ImageFault', message: `image ${image} carries ${file}` });
+    records.push({ time: now, action: 'Skip', pod: first.name, reason: FORBIDDEN_MODULE_REASON, result: 'ImageFault', message: `image ${image} carries ${file}` });
   }
-  const faulty = new Set(unhealthy.filter((u) => u.condition.reason === 'ForbiddenModule' && state.imageFault !== undefined).map((u) => u.name));
+  const faulty = new Set(unhealthy.filter((u) => u.condition.reason === FORBIDDEN_MODULE_REASON && state.imageFault !== undefined).map((u) => u.name));
 
   // Remember the last image that ran healthy everywhere, for a rollback: seen on the pods
   // themselves (the Deployment may already carry a new template they do not run yet).
@@ -192,7 +192,7 @@ function judgeImage(input: RemediationInput, spec: ResolvedSpec, unhealthy: read
       if (state.rolledBackTo !== target) {
         state.rolledBackTo = target;
         events.push({ type: 'Warning', reason: 'RolledBack', message: `rolled the Deployment back from image ${fault.image} (it carries ${fault.file}) to ${target}, the last image that ran healthy` });
-        records.push({ time: now, action: 'Rollback', reason: 'ForbiddenModule', result: 'RolledBack', message: `from ${fault.image} to ${target}` });
+        records.push({ time: now, action: 'Rollback', reason: FORBIDDEN_MODULE_REASON, result: 'RolledBack', message: `from ${fault.image} to ${target}` });
       }
     }
     const then = canRoll

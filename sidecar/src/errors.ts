@@ -9,10 +9,6 @@ export { ConfigError } from '@arcops/common';
 
 export class SidecarError extends CodedError {}
 
-export function isSidecarError(err: unknown): err is SidecarError {
-  return err instanceof SidecarError;
-}
-
 /** The service did not answer at all (connection refused, reset, DNS...). */
 export function serviceUnreachableError(url: string, cause: unknown): SidecarError {
   const detail = describeCause(cause);
@@ -34,11 +30,6 @@ export function serviceHttpError(url: string, status: number, body: string): Sid
 /** The service answered 2xx with a body in neither known metrics shape. */
 export function serviceShapeError(url: string, problem: string): SidecarError {
   return new SidecarError('ARC_ERR_SERVICE_SHAPE', 502, `${url} answered an unexpected body: ${problem}`);
-}
-
-/** A write of the pod condition failed (retried by the writer). */
-export function conditionWriteError(message: string, cause: unknown): SidecarError {
-  return new SidecarError('ARC_ERR_CONDITION_WRITE', 502, message, { cause });
 }
 
 /** A short, human text for a fetch/socket failure (undici hides the useful part in `cause`). */
