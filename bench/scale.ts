@@ -37,7 +37,7 @@ import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Reflector } from '../operator/src/informers.ts';
+import { Reflector } from '../operator/src/reflector.ts';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
 import type { ResourceType } from '../operator/src/kube.ts';
 import { systemClock } from '@arcops/common';

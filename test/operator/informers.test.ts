@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KubeApiError, KubeTransportError } from '../../operator/src/errors.ts';
-import { Informers, Reflector, onlyStatusChanged, ownerKey } from '../../operator/src/informers.ts';
-import type { ChangeType, ReflectorOptions, RestartReason } from '../../operator/src/informers.ts';
+import { Informers, onlyStatusChanged, ownerKey } from '../../operator/src/informers.ts';
+import { Reflector } from '../../operator/src/reflector.ts';
+import type { ChangeType, ReflectorOptions, RestartReason } from '../../operator/src/reflector.ts';
 import { RESOURCES } from '../../operator/src/kube.ts';
 import type { KubeObject } from '../../operator/src/types.ts';
 import { FakeClock, flush } from '../support/fake-clock.ts';
