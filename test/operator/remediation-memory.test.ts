@@ -2,11 +2,12 @@
 // it wrote until the cache shows it, the pods it evicted, and when it first saw a condition
 // False. Tables of what a pass builds on, with a fake clock.
 import { describe, expect, it } from 'vitest';
-import { EVICTING_TTL_MS, RemediationMemory, unionTimes, withUnseenRecords } from '../../operator/src/remediation-memory.ts';
+import { EVICTING_TTL_MS, RemediationMemory, settleIntents, unionTimes, withUnseenRecords } from '../../operator/src/remediation-memory.ts';
 import { HISTORY_LIMIT } from '../../operator/src/remediation-status.ts';
 import type { ArcDeployment, ArcDeploymentStatus, ObservedPod, RemediationRecord } from '../../operator/src/types.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { arcDeployment } from './fixtures.ts';
+import { NOW, ago, p } from './remediation-fixtures.ts';
 
 const T1 = '2026-03-01T12:00:01Z';
 const T2 = '2026-03-01T12:00:02Z';
@@ -133,5 +134,37 @@ describe('RemediationMemory.falseSinceOf', () => {
     memory.falseSinceOf('team-a/demo', [pod('a', { condition: 'True' })]);
     clock.set(9_000);
     expect(memory.falseSinceOf('team-a/demo', [pod('a', { condition: 'False' })]).get('a')).toBe(9_000);
+  });
+});
+
+describe('settleIntents', () => {
+  const intent = (pod: string, secondsAgo: number): RemediationRecord => ({ time: ago(secondsAgo), action: 'Evict', pod, reason: 'PoolExhausted', result: 'Evicting', message: 'pool unhealthy' });
+  const GRACE = 30_000;
+
+  it('leaves a history without Evicting records as it is', () => {
+    const previous = { remediations: [{ time: ago(100), action: 'Evict', pod: 'a', result: 'Evicted' }], remediationState: { evictionTimes: [ago(100)] } };
+    const out = settleIntents(previous, [p('b')], NOW, GRACE);
+    expect(out.previous).toBe(previous);
+    expect(out.going.size).toBe(0);
+  });
+
+  it('settles Evicted when the pod is going or gone, keeping its time in the budget', () => {
+    const out = settleIntents({ remediations: [intent('a', 5), intent('b', 100)], remediationState: { evictionTimes: [ago(100), ago(5)] } }, [p('a', { deleting: true })], NOW, GRACE);
+    expect(out.previous.remediations).toMatchObject([{ pod: 'a', result: 'Evicted' }, { pod: 'b', result: 'Evicted' }]);
+    expect(out.previous.remediationState?.evictionTimes).toEqual([ago(100), ago(5)]);
+    expect(out.going.size).toBe(0);
+  });
+
+  it('takes a live pod as going within the grace, then settles Failed and gives its time back', () => {
+    const previous = { remediations: [intent('a', 10)], remediationState: { evictionTimes: [ago(10)] } };
+    const early = settleIntents(previous, [p('a', { unhealthyFor: 60 })], NOW, GRACE);
+    expect([...early.going]).toEqual(['a']);
+    expect(early.recheckAfterMs).toBe(20_000);
+    expect(early.previous.remediations).toMatchObject([{ result: 'Evicting' }]);
+    const late = settleIntents(previous, [p('a', { unhealthyFor: 60 })], new Date(NOW.getTime() + 20_000), GRACE);
+    expect(late.going.size).toBe(0);
+    expect(late.previous.remediations).toMatchObject([{ pod: 'a', result: 'Failed' }]);
+    expect(late.previous.remediations?.[0]?.message).toMatch(/^not evicted: .*pool unhealthy$/);
+    expect(late.previous.remediationState?.evictionTimes).toEqual([]);
   });
 });
