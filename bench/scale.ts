@@ -37,11 +37,12 @@ import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PolicyV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Reflector } from '../operator/src/informers.ts';
+import { Reflector } from '../operator/src/reflector.ts';
 import { HttpKubeClient, RESOURCES } from '../operator/src/kube.ts';
 import type { ResourceType } from '../operator/src/kube.ts';
-import { systemClock } from '../operator/src/queue.ts';
-import { desiredObjects, resolveIntOrPercent, resolveSpec } from '../operator/src/plan.ts';
+import { systemClock } from '@arcops/common';
+import { desiredObjects } from '../operator/src/desired.ts';
+import { resolveIntOrPercent, resolveSpec } from '../operator/src/spec.ts';
 import type { ArcDeployment, ArcDeploymentSpec, KubeObject } from '../operator/src/types.ts';
 import { ROOT, clusterDir, cpuSeconds, deleteNamespace, fmt, freePort, residentBreakdown, rssMb, until } from './support.ts';
 
@@ -752,7 +753,7 @@ const RESOURCE_OF_KIND: Record<string, ResourceType> = {
 /**
  * Kubernetes alone, the baseline of the convergence figure: with no operator running and in a
  * namespace of its own, the bench creates every object the operator would create for `count`
- * ArcDeployments (operator/src/plan.ts desiredObjects, owner references left out: no
+ * ArcDeployments (operator/src/desired.ts desiredObjects, owner references left out: no
  * ArcDeployment exists), all of one ArcDeployment's objects at once and OPERATOR_WORKERS
  * ArcDeployments at a time, as plain creates. The stand-in sidecars patch the pods as in the
  * operator's run. Done when every Deployment has as many Ready pods as its ArcDeployment needs

@@ -13,9 +13,8 @@ export const POOL_HEALTH_REASONS = [
 
 export type PoolHealthReason = (typeof POOL_HEALTH_REASONS)[number];
 
-export function isPoolHealthReason(value: unknown): value is PoolHealthReason {
-  return typeof value === 'string' && (POOL_HEALTH_REASONS as readonly string[]).includes(value);
-}
+/** The reason for a forbidden module in the service's tree or memory: an image fault when a fresh pod reports it. */
+export const FORBIDDEN_MODULE_REASON: PoolHealthReason = 'ForbiddenModule';
 
 /** The pool implementation this project ships; anything else reported by a service is suspect. */
 export const EXPECTED_POOL_IMPLEMENTATION = 'DuckDBConnectionPool';

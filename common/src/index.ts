@@ -4,3 +4,7 @@ export * from './pool-errors.ts';
 export * from './env.ts';
 export * from './incluster.ts';
 export * from './node-http.ts';
+export * from './clock.ts';
+export * from './errors.ts';
+export * from './kube-request.ts';
+export * from './process.ts';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type Env, EnvReader, type InClusterSettings, SERVICE_ACCOUNT_DIR } from '@arcops/common';
 import { ConfigError } from './errors.ts';
-import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
+import { SIDECAR_CLUSTER_ROLE } from './spec.ts';
 
 /** The operator's settings, read once from the environment (the only place env is read). */
 export interface OperatorConfig {

@@ -1,44 +1,45 @@
-// reconcile(key): read the ArcDeployment and what it owns from the caches, check its token
-// Secret, plan the owned objects, let the executor apply what differs, and write the status
-// rebuilt from what was observed. Nothing here loops: a result says whether the key should come
+// reconcile(key), in numbered steps: read the ArcDeployment and what it owns from the caches,
+// remediate (remediation.ts decides, remediation-memory.ts remembers), check its token Secret,
+// let the executor apply the owned objects that differ, and write the status rebuilt from what
+// was observed. Nothing here loops: a result says whether the key should come
 // back after a backoff (waiting on something the operator does not watch, like the Secret).
 import type { Logger } from 'pino';
+import { desiredObjects } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import type { ApplyOutcome, Executor } from './executor.ts';
-import { NotLeaderError, describeError } from './errors.ts';
+import { NotLeaderError } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { computeStatus, desiredObjects, ownedNames, poolCondition, resolveSpec } from './plan.ts';
-import type { ApplyProblem, SecretCheck } from './plan.ts';
-import { CONDITION_REMEDIATION_PAUSED, EVICTING, HISTORY_LIMIT, planRemediation, remediationStatus, settleIntents, withoutTimes } from './remediation.ts';
-import type { EvictionResult, PlannedEvent, RemediationPlan } from './remediation.ts';
-import type { Clock } from './queue.ts';
+import { ownedNames } from './names.ts';
+import type { Clock } from '@arcops/common';
+import { RemediationMemory } from './remediation-memory.ts';
+import type { Recalled } from './remediation-memory.ts';
+import { EVICTING, remediationStatus } from './remediation-status.ts';
+import type { EvictionResult, RemediationFields } from './remediation-status.ts';
+import { isStorm, planRemediation } from './remediation.ts';
+import type { PlannedEvent, PlannedEviction, RemediationPlan } from './remediation.ts';
 import { SecretChecker } from './secrets.ts';
+import { resolveSpec } from './spec.ts';
+import { computeStatus } from './status.ts';
+import type { ApplyProblem, SecretCheck } from './status.ts';
 import { ANNOTATION_CONFIG_HASH, splitKey } from './types.ts';
-import type { ArcDeployment, ArcDeploymentStatus, KubeObject, ObservedPod, RemediationRecord, RemediationState } from './types.ts';
+import type { ArcDeployment, ArcDeploymentStatus, KubeObject, ObservedPod } from './types.ts';
 
-/** What this process last wrote of remediation's status, until the cache shows it. */
-interface Remembered {
-  basedOn: string | undefined;
-  /** The ArcDeployment it was written to (one deleted and made again is another). */
-  uid?: string | undefined;
-  remediations?: RemediationRecord[];
-  lastRemediationTime?: string;
-  remediationState?: RemediationState;
-}
-
-/** One reconcile's observations and remediation outcome, handed from remediation to the rest. */
-interface Pass {
+/** One reconcile's observations, and remediation's state as this process knows it. */
+interface Pass extends Recalled {
   key: string;
   arcd: ArcDeployment;
   deployment: KubeObject | undefined;
   pods: readonly ObservedPod[];
-  plan: RemediationPlan;
-  results: readonly EvictionResult[];
-  previous: Omit<Remembered, 'basedOn'>;
   now: Date;
   log: Logger;
+}
+
+/** A pass after remediation acted: its plan, the evictions' results, the object as written. */
+interface Remediated extends Pass {
+  plan: RemediationPlan;
+  results: readonly EvictionResult[];
 }
 
 /**
@@ -47,9 +48,6 @@ interface Pass {
  * Service (its cluster IP is allocated on the way) can take over a second on a busy API server.
  */
 const APPLIED_AFTER: Readonly<Record<string, string>> = { Deployment: 'ServiceAccount' };
-
-/** How long a pod this process evicted is taken as going, if the cache does not show it. */
-const EVICTING_TTL_MS = 30_000;
 
 /** The pod-template hash of the Deployment as observed: pods carrying it run the current template. */
 function observedTemplateHash(deployment: KubeObject | undefined): string | undefined {
@@ -81,7 +79,7 @@ export interface ControllerOptions {
   metrics?: OperatorMetrics;
   /** How long what a read of a token Secret found is used again (secrets.ts); default 0. */
   secretCacheMs?: number;
-  /** The ClusterRole the sidecars' RoleBindings refer to (SIDECAR_CLUSTER_ROLE in plan.ts by default). */
+  /** The ClusterRole the sidecars' RoleBindings refer to (SIDECAR_CLUSTER_ROLE in spec.ts by default). */
   sidecarClusterRole?: string;
 }
 
@@ -89,135 +87,73 @@ function involved(arcd: ArcDeployment): KubeObject {
   return { apiVersion: arcd.apiVersion ?? 'arcops.dev/v1alpha1', kind: arcd.kind ?? 'ArcDeployment', metadata: arcd.metadata };
 }
 
-/** A record's identity: an `Evicting` record and the outcome that settles it share it. */
-const recordId = (r: RemediationRecord): string => `${r.time}|${r.action}|${r.pod ?? ''}`;
-
-/** Each time as often as the list that has it most often holds it (two evictions in one second). */
-function unionTimes(a: readonly string[], b: readonly string[]): string[] {
-  const out = [...a];
-  const left = [...a];
-  for (const t of b) {
-    const i = left.indexOf(t);
-    if (i >= 0) left.splice(i, 1);
-    else out.push(t);
-  }
-  return out.sort();
-}
-
-/**
- * The observed status plus the remediation records (and eviction times) this process wrote that
- * it does not show yet; undefined when it shows them all. Records older than a full history's
- * oldest were trimmed, not lost. Of an `Evicting` record and its outcome, either side's outcome
- * wins; a time held for an eviction that was not made is given back.
- */
-function withUnseenRecords(observed: ArcDeploymentStatus, mine: Omit<Remembered, 'basedOn'>): ArcDeploymentStatus | undefined {
-  const history = new Map((observed.remediations ?? []).map((r) => [recordId(r), r]));
-  const oldest = history.size >= HISTORY_LIMIT ? (observed.remediations?.[0]?.time ?? '') : '';
-  let changed = false;
-  const givenBack = { observed: [] as string[], mine: [] as string[] };
-  for (const r of mine.remediations ?? []) {
-    const id = recordId(r);
-    const seen = history.get(id);
-    if (seen === undefined) {
-      if (r.time < oldest) continue;
-      history.set(id, r);
-      changed = true;
-    } else if (seen.result === EVICTING && r.result !== EVICTING) {
-      history.set(id, r);
-      changed = true;
-      if (r.result !== 'Evicted') givenBack.observed.push(r.time);
-    } else if (r.result === EVICTING && seen.result !== EVICTING && seen.result !== 'Evicted') {
-      givenBack.mine.push(r.time);
-    }
-  }
-  if (!changed) return undefined;
-  const lastRemediationTime = [observed.lastRemediationTime, mine.lastRemediationTime].filter((t) => t !== undefined).sort().pop();
-  const times = unionTimes(
-    withoutTimes(observed.remediationState?.evictionTimes ?? [], givenBack.observed),
-    withoutTimes(mine.remediationState?.evictionTimes ?? [], givenBack.mine),
-  );
-  return {
-    ...observed,
-    remediations: [...history.values()].sort((x, y) => x.time.localeCompare(y.time)),
-    remediationState: { ...observed.remediationState, evictionTimes: times },
-    ...(lastRemediationTime === undefined ? {} : { lastRemediationTime }),
-  };
-}
-
-/** The storm guard holds this ArcDeployment's remediation back (not its cooldown after a storm). */
-export function isStorm(plan: RemediationPlan): boolean {
-  return plan.conditions.some((c) => c.type === CONDITION_REMEDIATION_PAUSED && c.status === 'True' && c.reason === 'Storm');
-}
-
 export class Controller {
   private readonly o: ControllerOptions;
-  private readonly remembered = new Map<string, Remembered>();
-  /** Per ArcDeployment: pods evicted by this process, and when. */
-  private readonly evicting = new Map<string, Map<string, number>>();
-  /** Per ArcDeployment: when this process first saw each pod's condition False. */
-  private readonly falseSince = new Map<string, Map<string, number>>();
-
+  private readonly memory: RemediationMemory;
   private readonly secrets: SecretChecker;
 
   constructor(options: ControllerOptions) {
     this.o = options;
+    this.memory = new RemediationMemory(options.clock);
     this.secrets = new SecretChecker({ client: options.client, clock: options.clock, ttlMs: options.secretCacheMs ?? 0 });
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
+    // 1. The ArcDeployment from the cache. Gone or going: forgotten; the garbage collector
+    //    removes what it owned (owner references).
     const { namespace, name } = splitKey(key);
-    let arcd = this.o.cache.arcDeployment(namespace, name);
+    const arcd = this.o.cache.arcDeployment(namespace, name);
     if (arcd === undefined || arcd.metadata.deletionTimestamp !== undefined) {
-      // Gone or going: the garbage collector removes what it owned (owner references).
       this.o.executor.forget(key);
-      this.remembered.delete(key);
-      this.evicting.delete(key);
-      this.falseSince.delete(key);
+      this.memory.forget(key);
       this.o.metrics?.storm.remove({ arcdeployment_namespace: namespace, arcdeployment: name });
       return { requeue: 'none' };
     }
-    const log = this.o.logger.child({ arcdeployment: key, generation: arcd.metadata.generation });
-    const spec = resolveSpec(arcd.spec);
-    const pods = this.o.cache.pods(namespace, name);
-    const deployment = this.o.cache.get('Deployment', namespace, name);
-
-    const now = new Date(this.o.clock.now());
-    // Evictions recorded as about to be asked for by a pass that never recorded their outcome
-    // (a process killed in between) are settled from what the pods show.
-    const settled = settleIntents(this.previousRemediation(key, arcd), pods, now, EVICTING_TTL_MS);
-    const previous = settled.previous;
-    const evicting = new Set([...this.evictingPods(key, pods), ...settled.going]);
-    const falseSince = this.falseSinceOf(key, pods);
-    const baseInput = { arcd, pods, state: previous.remediationState ?? {}, history: previous.remediations ?? [], evicting, falseSince, now };
-
-    // Remediation first: an eviction that is due must not wait for the Secret check and the
-    // applies. "The current template" is the one the Deployment carries now.
-    const plan = planRemediation({ ...baseInput, templateHash: observedTemplateHash(deployment) });
-    this.o.metrics?.storm.set({ arcdeployment_namespace: namespace, arcdeployment: name }, isStorm(plan) ? 1 : 0);
-    if (settled.recheckAfterMs !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, settled.recheckAfterMs);
-    const remediated = await this.remediate(key, arcd, pods, plan, previous, now, log);
-    const results = remediated.results;
-    // As the API server has it now (the evictions recorded before they were asked for).
-    arcd = remediated.arcd;
-
-    if (spec.paused) {
-      const status = computeStatus({ arcd: this.withUnseenStatus(arcd), deployment, pods, secret: { state: 'unchecked' }, problems: [], extraConditions: plan.conditions }, now);
-      await this.writeStatus(key, arcd, status, remediationStatus(previous, plan, results, now), results.length > 0);
-      log.debug('paused: status only');
-      return { requeue: 'none' };
-    }
-
+    // 2. What is observed: its pods, its Deployment, remediation's state.
+    const pass = this.observe(key, arcd);
+    // 3. Remediation first: an eviction that is due must not wait for the Secret check and the
+    //    applies. The evictions are recorded before they are asked for.
+    const remediated = await this.remediate(pass);
+    // 4. Paused: the status only.
+    if (resolveSpec(arcd.spec).paused) return this.reportPaused(remediated);
+    // 5. The owned objects, then the status.
     try {
-      return await this.converge({ key, arcd, deployment, pods, plan, results, previous, now, log });
+      return await this.converge(remediated);
     } catch (err) {
       // Whatever failed after evictions, their record must not be lost (budget, cooldowns).
-      if (results.length > 0) await this.writeStatus(key, arcd, { ...arcd.status }, remediationStatus(previous, plan, results, now), true);
+      const { plan, results, previous, now } = remediated;
+      if (results.length > 0) await this.writeStatus(key, remediated.arcd, { ...remediated.arcd.status }, remediationStatus(previous, plan, results, now), true);
       throw err;
     }
   }
 
+  /** Reads the caches, and what this process remembers of remediation (remediation-memory.ts). */
+  private observe(key: string, arcd: ArcDeployment): Pass {
+    const { namespace, name } = arcd.metadata;
+    const pods = this.o.cache.pods(namespace, name);
+    const now = new Date(this.o.clock.now());
+    return {
+      key,
+      arcd,
+      deployment: this.o.cache.get('Deployment', namespace, name),
+      pods,
+      ...this.memory.recall(key, arcd, pods, now),
+      now,
+      log: this.o.logger.child({ arcdeployment: key, generation: arcd.metadata.generation }),
+    };
+  }
+
+  /** The status only, with remediation's fields, while spec.paused. */
+  private async reportPaused(pass: Remediated): Promise<ReconcileResult> {
+    const { key, arcd, deployment, pods, plan, results, previous, now, log } = pass;
+    const status = computeStatus({ arcd: this.withUnseenStatus(arcd), deployment, pods, secret: { state: 'unchecked' }, problems: [], extraConditions: plan.conditions }, now);
+    await this.writeStatus(key, arcd, status, remediationStatus(previous, plan, results, now), results.length > 0);
+    log.debug('paused: status only');
+    return { requeue: 'none' };
+  }
+
   /** The owned objects and the status, after remediation acted. */
-  private async converge(pass: Pass): Promise<ReconcileResult> {
+  private async converge(pass: Remediated): Promise<ReconcileResult> {
     const { key, arcd, pods, plan, results, previous, now, log } = pass;
     const namespace = arcd.metadata.namespace;
     let deployment = pass.deployment;
@@ -277,7 +213,7 @@ export class Controller {
       if (result === 'deleted') log.info({ role: name }, 'deleted the Role the sidecar used before its RoleBinding referred to the shared ClusterRole');
     } catch (err) {
       // Left in place, it grants nothing (no binding refers to it) and goes with the ArcDeployment.
-      log.warn({ role: name, err: describeError(err) }, 'could not delete the Role the sidecar used before; it is left in place');
+      log.warn({ role: name, err }, 'could not delete the Role the sidecar used before; it is left in place');
     }
   }
 
@@ -318,53 +254,6 @@ export class Controller {
     return unseen === undefined ? arcd : { ...arcd, status: unseen };
   }
 
-  /**
-   * Remediation's status to build on: as this process last wrote it while the cache still shows
-   * the object it was computed from. Once the cache moved on it may show only an earlier write
-   * of ours (the watch delivers every version in turn, and more so after reconnecting): the
-   * records of what was done are kept until the cache shows them.
-   */
-  private previousRemediation(key: string, arcd: ArcDeployment): Omit<Remembered, 'basedOn'> {
-    const mine = this.remembered.get(key);
-    const observed = arcd.status ?? {};
-    if (mine === undefined) return observed;
-    if (mine.basedOn === arcd.metadata.resourceVersion) return mine;
-    const merged = mine.uid === arcd.metadata.uid ? withUnseenRecords(observed, mine) : undefined;
-    if (merged === undefined) this.remembered.delete(key);
-    return merged ?? observed;
-  }
-
-  /**
-   * When each pod whose condition is False was first seen so by this process. A sidecar writes
-   * lastTransitionTime, but another writer may not; without this, such a pod would start its
-   * unhealthySeconds anew on every pass and never be replaced. Kept in memory: a new leader
-   * starts the count again.
-   */
-  private falseSinceOf(key: string, pods: readonly ObservedPod[]): Map<string, number> {
-    const before = this.falseSince.get(key);
-    const now = new Map<string, number>();
-    for (const pod of pods) {
-      const name = pod.metadata?.name;
-      if (name === undefined || poolCondition(pod)?.status !== 'False') continue;
-      now.set(name, before?.get(name) ?? this.o.clock.now());
-    }
-    if (now.size === 0) this.falseSince.delete(key);
-    else this.falseSince.set(key, now);
-    return now;
-  }
-
-  /** Pods this process evicted that the cache still shows as live (for a few seconds at most). */
-  private evictingPods(key: string, pods: readonly ObservedPod[]): Set<string> {
-    const mine = this.evicting.get(key);
-    if (mine === undefined) return new Set();
-    const nowMs = this.o.clock.now();
-    for (const [name, at] of mine) {
-      const pod = pods.find((p) => p.metadata?.name === name);
-      if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined || nowMs - at > EVICTING_TTL_MS) mine.delete(name);
-    }
-    return new Set(mine.keys());
-  }
-
   /** Writes the status with remediation's fields if it differs; returns it if written. */
   private async writeStatus(key: string, arcd: ArcDeployment, status: ArcDeploymentStatus, fields: ReturnType<typeof remediationStatus>, record: boolean): Promise<ArcDeploymentStatus | undefined> {
     const next: ArcDeploymentStatus = { ...status, remediationState: fields.remediationState };
@@ -376,54 +265,63 @@ export class Controller {
     } catch (err) {
       // The evictions happened all the same: the next pass builds on their record (while the
       // ArcDeployment is unchanged) and writes it again, rather than forgetting them.
-      if (record) this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
+      if (record) this.memory.wrote(key, arcd, fields);
       throw err;
     }
     if (!written) return undefined;
     this.o.metrics?.statusUpdatesTotal.inc();
-    this.remembered.set(key, { basedOn: arcd.metadata.resourceVersion, uid: arcd.metadata.uid, ...fields });
+    this.memory.wrote(key, arcd, fields);
     return next;
   }
 
-  /** Performs the plan: evictions (Auto), Events and metrics for every decision. */
-  private async remediate(
-    key: string,
-    arcd: ArcDeployment,
-    pods: readonly ObservedPod[],
-    plan: RemediationPlan,
-    previous: Omit<Remembered, 'basedOn'>,
-    now: Date,
-    log: Logger,
-  ): Promise<{ results: EvictionResult[]; arcd: ArcDeployment }> {
+  /** Plans remediation and performs the plan: evictions (Auto), Events and metrics for every decision. */
+  private async remediate(pass: Pass): Promise<Remediated> {
+    const { key, arcd, pods, previous, now, log } = pass;
+    // "The current template" is the one the Deployment carries now.
+    const plan = planRemediation({
+      arcd,
+      pods,
+      state: previous.remediationState ?? {},
+      history: previous.remediations ?? [],
+      evicting: pass.evicting,
+      falseSince: pass.falseSince,
+      now,
+      templateHash: observedTemplateHash(pass.deployment),
+    });
+    this.o.metrics?.storm.set({ arcdeployment_namespace: arcd.metadata.namespace ?? '', arcdeployment: arcd.metadata.name ?? '' }, isStorm(plan) ? 1 : 0);
+    if (pass.recheckAfterMs !== undefined) plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Infinity, pass.recheckAfterMs);
     for (const e of plan.events) await this.event(arcd, pods, e);
     for (const r of plan.records) {
       const result = r.result === 'ImageFault' ? 'image_fault' : r.result === 'RolledBack' ? 'rolled_back' : 'dry_run';
       this.o.metrics?.remediationsTotal.inc({ reason: r.reason ?? 'Unknown', result });
     }
     for (const e of plan.wouldEvict) log.info({ pod: e.pod, reason: e.reason }, 'dry run: would evict');
+    // As the API server has it now: the evictions recorded before they are asked for.
     const recorded = plan.evictions.length > 0 ? await this.recordIntents(key, arcd, plan, previous, now, log) : arcd;
     const results: EvictionResult[] = [];
-    for (const e of plan.evictions) {
-      const startedMs = this.o.clock.now();
-      const outcome = await this.o.executor.evict(arcd.metadata.namespace, e.pod, e.uid);
-      this.o.metrics?.remediationsTotal.inc({ reason: e.reason, result: outcome.result });
-      if (outcome.result === 'evicted') {
-        this.o.metrics?.remediationLatency.observe({ reason: e.reason }, Math.max(0, startedMs - e.dueMs) / 1000);
-        let mine = this.evicting.get(key);
-        if (mine === undefined) this.evicting.set(key, (mine = new Map<string, number>()));
-        mine.set(e.pod, startedMs);
-        log.info({ pod: e.pod, reason: e.reason, latencyMs: startedMs - e.dueMs }, 'pod evicted');
-        await this.event(arcd, pods, { type: 'Normal', reason: 'Evicted', message: `evicted pod ${e.pod}: ${e.message}`.slice(0, 1024), pod: e.pod });
-      } else if (outcome.result === 'blocked') {
-        log.info({ pod: e.pod, reason: e.reason, why: outcome.message }, 'eviction refused by the PodDisruptionBudget; will retry');
-        await this.event(arcd, pods, { type: 'Warning', reason: 'EvictionBlocked', message: `pod ${e.pod} waits: the PodDisruptionBudget does not allow its eviction now`, pod: e.pod });
-      } else {
-        log.warn({ pod: e.pod, reason: e.reason, result: outcome.result, why: outcome.message }, 'eviction not done');
-      }
-      const result = outcome.result === 'evicted' ? 'Evicted' : outcome.result === 'blocked' ? 'Blocked' : outcome.result === 'gone' ? 'Gone' : 'Failed';
-      results.push({ eviction: e, result, ...(outcome.message === undefined ? {} : { message: outcome.message }) });
+    for (const e of plan.evictions) results.push(await this.evict(pass, e));
+    return { ...pass, arcd: recorded, plan, results };
+  }
+
+  /** One eviction through the Eviction API, its metrics, log line and Event. */
+  private async evict(pass: Pass, e: PlannedEviction): Promise<EvictionResult> {
+    const { key, arcd, pods, log } = pass;
+    const startedMs = this.o.clock.now();
+    const outcome = await this.o.executor.evict(arcd.metadata.namespace, e.pod, e.uid);
+    this.o.metrics?.remediationsTotal.inc({ reason: e.reason, result: outcome.result });
+    if (outcome.result === 'evicted') {
+      this.o.metrics?.remediationLatency.observe({ reason: e.reason }, Math.max(0, startedMs - e.dueMs) / 1000);
+      this.memory.evictedNow(key, e.pod, startedMs);
+      log.info({ pod: e.pod, reason: e.reason, latencyMs: startedMs - e.dueMs }, 'pod evicted');
+      await this.event(arcd, pods, { type: 'Normal', reason: 'Evicted', message: `evicted pod ${e.pod}: ${e.message}`.slice(0, 1024), pod: e.pod });
+    } else if (outcome.result === 'blocked') {
+      log.info({ pod: e.pod, reason: e.reason, why: outcome.message }, 'eviction refused by the PodDisruptionBudget; will retry');
+      await this.event(arcd, pods, { type: 'Warning', reason: 'EvictionBlocked', message: `pod ${e.pod} waits: the PodDisruptionBudget does not allow its eviction now`, pod: e.pod });
+    } else {
+      log.warn({ pod: e.pod, reason: e.reason, result: outcome.result, why: outcome.message }, 'eviction not done');
     }
-    return { results, arcd: recorded };
+    const result = outcome.result === 'evicted' ? 'Evicted' : outcome.result === 'blocked' ? 'Blocked' : outcome.result === 'gone' ? 'Gone' : 'Failed';
+    return { eviction: e, result, ...(outcome.message === undefined ? {} : { message: outcome.message }) };
   }
 
   /**
@@ -433,14 +331,14 @@ export class Controller {
    * failure (the API server refuses status writes): the evictions go ahead, a sick pod must not
    * wait on the status, and their outcome is recorded when writes go through.
    */
-  private async recordIntents(key: string, arcd: ArcDeployment, plan: RemediationPlan, previous: Omit<Remembered, 'basedOn'>, now: Date, log: Logger): Promise<ArcDeployment> {
+  private async recordIntents(key: string, arcd: ArcDeployment, plan: RemediationPlan, previous: RemediationFields, now: Date, log: Logger): Promise<ArcDeployment> {
     const intents = plan.evictions.map((eviction): EvictionResult => ({ eviction, result: EVICTING }));
     try {
       const status = await this.writeStatus(key, arcd, { ...arcd.status }, remediationStatus(previous, plan, intents, now), false);
       return status === undefined ? arcd : { ...arcd, status };
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
-      log.warn({ err: describeError(err), pods: plan.evictions.map((e) => e.pod) }, 'could not record the evictions before asking for them; they go ahead');
+      log.warn({ err, pods: plan.evictions.map((e) => e.pod) }, 'could not record the evictions before asking for them; they go ahead');
       return arcd;
     }
   }

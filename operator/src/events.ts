@@ -3,12 +3,12 @@
 // Event ("x5 over 3m" in kubectl describe) instead of creating another. Best effort: a failure to
 // record an Event is logged, never fails a reconcile.
 import { randomBytes } from 'node:crypto';
+import { rfc3339 } from '@arcops/common';
 import type { Logger } from 'pino';
-import { describeError, isNotFound } from './errors.ts';
+import { isNotFound } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { rfc3339 } from './plan.ts';
 import type { KubeObject } from './types.ts';
 
 export type EventType = 'Normal' | 'Warning';
@@ -88,7 +88,7 @@ export class EventRecorder {
       });
       this.touch(key, { name, namespace: meta.namespace, count: 1, lastMs: nowMs });
     } catch (err) {
-      this.o.logger.warn({ err: describeError(err), reason, object: `${meta.namespace}/${meta.name}` }, 'could not record event');
+      this.o.logger.warn({ err, reason, object: `${meta.namespace}/${meta.name}` }, 'could not record event');
     }
   }
 

@@ -7,7 +7,7 @@ import { decideApply, differencePath, innermostList, jsonPointer, valueAt } from
 import { KubeApiError, NotLeaderError, describeError, isKubeApiError, isNotFound } from './errors.ts';
 import { RESOURCES, resourceForKind } from './kube.ts';
 import type { KubeClient, ResourceType } from './kube.ts';
-import { stableStringify } from './plan.ts';
+import { stableStringify } from './hash.ts';
 import { API_VERSION, FIELD_MANAGER, KIND, objectKey } from './types.ts';
 import type { ArcDeployment, ArcDeploymentStatus, KubeObject } from './types.ts';
 
@@ -258,7 +258,7 @@ export class Executor {
       );
     } catch (err) {
       if (isNotFound(err)) return false; // deleted meanwhile
-      this.o.logger.warn({ err: describeError(err), arcdeployment: key }, 'status write failed');
+      this.o.logger.warn({ err, arcdeployment: key }, 'status write failed');
       throw err;
     }
     this.lastStatus.set(key, { basedOn: arcd.metadata.resourceVersion, status: next });

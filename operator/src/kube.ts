@@ -1,17 +1,18 @@
 // The operator's narrow view of the Kubernetes API, in raw JSON. One interface (KubeClient) that
 // the controller, informers, leader election and events use, and one implementation over
-// node:https. Its credentials come from a KubeAccess: in a pod the ServiceAccount token and CA
-// (plain files, no client library: ADR 0009), otherwise client-node's KubeConfig (kubeconfig
-// file, exec plugins), loaded only then. Raw JSON keeps list and watch objects in one shape
+// node:https (requests through @arcops/common's apiServerRequest; watches streamed here). Its
+// credentials come from a KubeAccess (kube-access.ts). Raw JSON keeps list and watch objects in one shape
 // (client-node's typed lists turn timestamps into Date objects while its watch events do not)
 // and makes managedFields comparisons exact.
 import { Buffer } from 'node:buffer';
-import type { Agent, IncomingHttpHeaders } from 'node:http';
+import type { Agent } from 'node:http';
 import type { RequestOptions } from 'node:https';
-import { http, nodeHttps } from '@arcops/common';
-import type { InClusterCredentials } from '@arcops/common';
+import { KubeApiError, KubeTransportError, apiError, apiServerRequest, http, nodeHttps } from '@arcops/common';
+import type { ApiResponse } from '@arcops/common';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubeApiError, KubeTransportError, describeError } from './errors.ts';
+import { describeError } from './errors.ts';
+import { isKubeConfig, kubeConfigAccess } from './kube-access.ts';
+import type { KubeAccess } from './kube-access.ts';
 import type { KubeObject } from './types.ts';
 
 const https = nodeHttps();
@@ -146,87 +147,10 @@ const CONTENT_TYPES: Record<PatchType | 'apply', string> = {
   apply: 'application/apply-patch+yaml',
 };
 
-interface RawResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** Converts a Status body into a KubeApiError. */
-function apiError(method: string, path: string, status: number, headers: IncomingHttpHeaders, body: string): KubeApiError {
-  let reason = http.STATUS_CODES[status] ?? 'Unknown';
-  let message = body.trim().slice(0, 2000) || `${method} ${path} failed with HTTP ${status}`;
-  try {
-    const parsed = JSON.parse(body) as { kind?: string; reason?: string; message?: string };
-    if (parsed.kind === 'Status') {
-      if (parsed.reason) reason = parsed.reason;
-      if (parsed.message) message = parsed.message;
-    }
-  } catch {
-    // not JSON: keep the text
-  }
-  const retryAfter = Number(headers['retry-after']);
-  return new KubeApiError(status, reason, message, { method, path }, Number.isFinite(retryAfter) ? { retryAfterSeconds: retryAfter } : undefined);
-}
-
 export interface HttpKubeClientOptions {
   /** Timeout of a request that is not a watch. */
   requestTimeoutMs?: number;
   userAgent?: string;
-}
-
-/** Where the API server is and how a request proves who sends it. */
-export interface KubeAccess {
-  /** Base URL of the API server. */
-  server(): string;
-  /** Adds the TLS material (CA, client certificate) and the credentials to one request. */
-  authorize(options: RequestOptions): Promise<void>;
-  /** True when requests go through a proxy: no shared keep-alive agent then. */
-  proxied(): boolean;
-}
-
-/** A pod's own ServiceAccount: the token (re-read on every request, it is rotated) and CA. */
-export function inClusterAccess(creds: InClusterCredentials): KubeAccess {
-  return {
-    server: () => creds.server,
-    authorize: (options) => {
-      options.ca = creds.ca;
-      if (creds.servername !== undefined) options.servername = creds.servername;
-      options.headers = { ...(options.headers as Record<string, string>), authorization: `Bearer ${creds.token()}` };
-      return Promise.resolve();
-    },
-    proxied: () => false,
-  };
-}
-
-/** The current context of a client-node KubeConfig (bearer token, client certificate, exec plugin). */
-export function kubeConfigAccess(kc: KubeConfig): KubeAccess {
-  const cluster = (): NonNullable<ReturnType<KubeConfig['getCurrentCluster']>> => {
-    const c = kc.getCurrentCluster();
-    if (!c) throw new KubeTransportError('the kubeconfig has no current cluster');
-    return c;
-  };
-  return {
-    server: () => cluster().server,
-    authorize: (options) => kc.applyToHTTPSOptions(options),
-    proxied: () => Boolean(cluster().proxyUrl),
-  };
-}
-
-/**
- * Access from a kubeconfig file (or, with no path, client-node's default lookup). client-node is
- * imported here and only here, so a pod using its ServiceAccount never loads it.
- */
-export async function loadKubeConfigAccess(path: string | undefined): Promise<KubeAccess> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (path !== undefined) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kubeConfigAccess(kc);
-}
-
-function isKubeConfig(x: KubeAccess | KubeConfig): x is KubeConfig {
-  return typeof (x as Partial<KubeConfig>).applyToHTTPSOptions === 'function';
 }
 
 /** KubeClient over node:https, with a KubeAccess's credentials (or a client-node KubeConfig's). */
@@ -277,42 +201,14 @@ export class HttpKubeClient implements KubeClient {
     return { url, options };
   }
 
-  private async send(method: string, path: string, body?: string, contentType?: string): Promise<RawResponse> {
+  private async send(method: string, path: string, body?: string, contentType?: string): Promise<ApiResponse> {
     const headers: Record<string, string> = {};
     if (body !== undefined) {
       headers['content-type'] = contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
     }
     const { url, options } = await this.requestOptions(method, path, headers);
-    const transport = url.protocol === 'https:' ? https : http;
-    return new Promise<RawResponse>((resolve, reject) => {
-      // Node's https.Agent keeps the request that opened a keep-alive socket reachable for as
-      // long as the socket lives (its TLS session listener closes over the request's callback).
-      // Once settled, these callbacks must hold nothing: neither the promise (whose result is
-      // the body, megabytes for a page of a list) nor the chunks it was read from.
-      let pending: { resolve: typeof resolve; reject: typeof reject } | undefined = { resolve, reject };
-      let chunks: Buffer[] = [];
-      const fail = (err: Error): void => {
-        const p = pending;
-        pending = undefined;
-        chunks = [];
-        p?.reject(new KubeTransportError(`${method} ${path}: ${err.message}`, { cause: err }));
-      };
-      const req = transport.request(url, options, (res) => {
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const p = pending;
-          pending = undefined;
-          const text = Buffer.concat(chunks).toString('utf8');
-          chunks = [];
-          p?.resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text });
-        });
-        res.on('error', fail);
-      });
-      req.setTimeout(this.requestTimeoutMs, () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs} ms`)));
-      req.on('error', fail);
-      req.end(body);
-    });
+    return apiServerRequest({ url, options, body, timeoutMs: this.requestTimeoutMs, label: `${method} ${path}` });
   }
 
   private async json<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {

@@ -6,10 +6,10 @@
 // before anyone else may start) or sees another holder. Writes use the Lease's resourceVersion,
 // so two candidates can never both win. Releasing on shutdown hands over without waiting.
 import type { Logger } from 'pino';
-import { describeError, isConflict } from './errors.ts';
+import { isConflict } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 import type { KubeObject } from './types.ts';
 
 export interface LeaseSpec {
@@ -105,7 +105,7 @@ export class LeaderElector {
     try {
       ok = await this.tryAcquireOrRenew();
     } catch (err) {
-      this.o.logger.warn({ err: describeError(err), lease: `${this.o.namespace}/${this.o.name}`, leading: this.leading }, 'lease request failed');
+      this.o.logger.warn({ err, lease: `${this.o.namespace}/${this.o.name}`, leading: this.leading }, 'lease request failed');
     }
     if (!this.running) return;
     if (ok) {
@@ -211,7 +211,7 @@ export class LeaderElector {
       });
       this.o.logger.info({ lease: `${this.o.namespace}/${this.o.name}` }, 'released the lease');
     } catch (err) {
-      this.o.logger.warn({ err: describeError(err) }, 'could not release the lease; it will expire');
+      this.o.logger.warn({ err }, 'could not release the lease; it will expire');
     }
   }
 }

@@ -7,7 +7,7 @@
 // exposed by the image's `--expose-gc`) releases the pool. Without `--expose-gc` it does nothing.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Clock } from './queue.ts';
+import type { Clock } from '@arcops/common';
 
 export interface MemoryFigures {
   /** Resident anonymous memory (malloc, V8's pages in use and pooled, stacks), in bytes. */

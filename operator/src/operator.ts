@@ -2,10 +2,12 @@
 // decides whether this instance acts; workers take keys from the queue and reconcile them;
 // a periodic resync re-enqueues every ArcDeployment. main.ts and the cluster tests build it the
 // same way, with their own client, clock, logger and metrics.
+import { systemClock } from '@arcops/common';
+import type { Clock } from '@arcops/common';
 import type { Logger } from 'pino';
 import type { OperatorConfig } from './config.ts';
 import { Controller } from './controller.ts';
-import { KubeApiError, NotLeaderError, describeError } from './errors.ts';
+import { KubeApiError, NotLeaderError } from './errors.ts';
 import { EventRecorder } from './events.ts';
 import { Executor } from './executor.ts';
 import { Informers } from './informers.ts';
@@ -15,10 +17,10 @@ import type { KubeClient } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { Reachability } from './reachability.ts';
-import { WorkQueue, systemClock } from './queue.ts';
-import { SIDECAR_CLUSTER_ROLE } from './plan.ts';
+import { WorkQueue } from './queue.ts';
+import { SIDECAR_CLUSTER_ROLE } from './spec.ts';
 import { KIND } from './types.ts';
-import type { Clock, Take } from './queue.ts';
+import type { Take } from './queue.ts';
 
 export interface OperatorDeps {
   client: KubeClient;
@@ -69,8 +71,6 @@ export class Operator {
   private workers: Promise<void>[] = [];
   private resyncTimer: unknown;
   private syncWait: unknown;
-  /** Reconciles run per key (for tests and debugging). */
-  readonly reconcileCounts = new Map<string, number>();
   /** Reconciles run in all. */
   reconcileTotal = 0;
 
@@ -226,7 +226,7 @@ export class Operator {
       }
     } catch (err) {
       // A namespaced install may not read ClusterRoles: nothing to say then.
-      this.log.debug({ clusterRole: name, err: describeError(err) }, 'could not check the sidecar ClusterRole');
+      this.log.debug({ clusterRole: name, err }, 'could not check the sidecar ClusterRole');
     }
   }
 
@@ -270,7 +270,6 @@ export class Operator {
   private async reconcileOne(key: string): Promise<void> {
     const { metrics } = this.deps;
     const started = this.clock.now();
-    this.reconcileCounts.set(key, (this.reconcileCounts.get(key) ?? 0) + 1);
     this.reconcileTotal++;
     let result: 'success' | 'requeue' | 'error' = 'success';
     try {
@@ -289,7 +288,7 @@ export class Operator {
       if (err instanceof NotLeaderError) return; // leadership ended mid-reconcile: the new leader redoes it
       // A 429/503 with Retry-After: not before the API server asked (client-go does the same).
       const delayMs = this.queue.addRateLimited(key, err instanceof KubeApiError ? (err.retryAfterSeconds ?? 0) * 1000 : 0);
-      this.log.error({ arcdeployment: key, err: describeError(err), retryInMs: delayMs }, 'reconcile failed');
+      this.log.error({ arcdeployment: key, err, retryInMs: delayMs }, 'reconcile failed');
     } finally {
       metrics.reconcileTotal.inc({ result });
       metrics.reconcileDuration.observe({ result }, (this.clock.now() - started) / 1000);

@@ -10,21 +10,7 @@
 // waits behind creations, and creations keep their workers. Without the lanes, when many
 // ArcDeployments are created at once, every status update waits behind every creation.
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+import type { Clock } from '@arcops/common';
 
 export interface WorkQueueOptions {
   clock: Clock;

@@ -12,15 +12,21 @@
 //     has cleared and stormCooldownSeconds passed;
 //   - image fault: ForbiddenModule on a fresh pod of the current template -> never evicted for it,
 //     Degraded names image and file, optional rollback to the last image that was healthy.
-import { POOL_HEALTHY_CONDITION } from '@arcops/common';
-import { CONDITION_DEGRADED, SERVICE_CONTAINER, resolveIntOrPercent, resolveSpec, rfc3339 } from './plan.ts';
-import type { NewCondition, ResolvedSpec } from './plan.ts';
+import { FORBIDDEN_MODULE_REASON, rfc3339 } from '@arcops/common';
+import { isGoing, isReady, podName, poolCondition, serviceImage } from './pods.ts';
+import { resolveSpec } from './spec.ts';
+import type { ResolvedSpec } from './spec.ts';
+import { CONDITION_DEGRADED } from './status.ts';
+import type { NewCondition } from './status.ts';
 import { ANNOTATION_CONFIG_HASH } from './types.ts';
 import type { ArcDeployment, ObservedPod, PodCondition, RemediationRecord, RemediationState } from './types.ts';
 
 export const CONDITION_REMEDIATION_PAUSED = 'RemediationPaused';
-/** Most entries kept in status.remediations (newest last). */
-export const HISTORY_LIMIT = 20;
+
+/** The storm guard holds this ArcDeployment's remediation back (not its cooldown after a storm). */
+export function isStorm(plan: RemediationPlan): boolean {
+  return plan.conditions.some((c) => c.type === CONDITION_REMEDIATION_PAUSED && c.status === 'True' && c.reason === 'Storm');
+}
 const HOUR_MS = 3_600_000;
 
 export interface RemediationInput {
@@ -84,30 +90,10 @@ interface Unhealthy {
   sinceMs: number;
 }
 
-function podName(pod: ObservedPod): string {
-  return pod.metadata?.name ?? '?';
-}
-
 function ms(time: string | undefined): number | undefined {
   if (time === undefined) return undefined;
   const t = Date.parse(time);
   return Number.isFinite(t) ? t : undefined;
-}
-
-function isGoing(pod: ObservedPod, evicting: ReadonlySet<string>): boolean {
-  return pod.metadata?.deletionTimestamp !== undefined || evicting.has(podName(pod)) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-}
-
-function poolCondition(pod: ObservedPod): PodCondition | undefined {
-  return pod.status?.conditions?.find((c) => c.type === POOL_HEALTHY_CONDITION);
-}
-
-function isReady(pod: ObservedPod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-
-function serviceImage(pod: ObservedPod): string | undefined {
-  return pod.spec?.containers?.find((c) => c.name === SERVICE_CONTAINER)?.image;
 }
 
 /** The first forbidden path named in the sidecar's message, else the whole message. */
@@ -126,7 +112,7 @@ export function freshWindowMs(spec: ResolvedSpec): number {
 }
 
 function isFreshImageFault(u: Unhealthy, templateHash: string | undefined, spec: ResolvedSpec): boolean {
-  if (u.condition.reason !== 'ForbiddenModule' || templateHash === undefined) return false;
+  if (u.condition.reason !== FORBIDDEN_MODULE_REASON || templateHash === undefined) return false;
   if (u.pod.metadata?.annotations?.[ANNOTATION_CONFIG_HASH] !== templateHash) return false;
   const started = ms(u.pod.status?.startTime) ?? ms(u.pod.metadata?.creationTimestamp);
   return started !== undefined && u.sinceMs - started <= freshWindowMs(spec);
@@ -188,9 +174,9 @@ function judgeImage(input: RemediationInput, spec: ResolvedSpec, unhealthy: read
       message: `image ${image} carries the forbidden file ${file} (fresh pod ${first.name}): its pods are not evicted for it, replacing them cannot help`,
       pod: first.name,
     });
-    records.push({ time: now, action: 'Skip', pod: first.name, reason: 'ForbiddenModule', result: 'ImageFault', message: `image ${image} carries ${file}` });
+    records.push({ time: now, action: 'Skip', pod: first.name, reason: FORBIDDEN_MODULE_REASON, result: 'ImageFault', message: `image ${image} carries ${file}` });
   }
-  const faulty = new Set(unhealthy.filter((u) => u.condition.reason === 'ForbiddenModule' && state.imageFault !== undefined).map((u) => u.name));
+  const faulty = new Set(unhealthy.filter((u) => u.condition.reason === FORBIDDEN_MODULE_REASON && state.imageFault !== undefined).map((u) => u.name));
 
   // Remember the last image that ran healthy everywhere, for a rollback: seen on the pods
   // themselves (the Deployment may already carry a new template they do not run yet).
@@ -211,7 +197,7 @@ function judgeImage(input: RemediationInput, spec: ResolvedSpec, unhealthy: read
       if (state.rolledBackTo !== target) {
         state.rolledBackTo = target;
         events.push({ type: 'Warning', reason: 'RolledBack', message: `rolled the Deployment back from image ${fault.image} (it carries ${fault.file}) to ${target}, the last image that ran healthy` });
-        records.push({ time: now, action: 'Rollback', reason: 'ForbiddenModule', result: 'RolledBack', message: `from ${fault.image} to ${target}` });
+        records.push({ time: now, action: 'Rollback', reason: FORBIDDEN_MODULE_REASON, result: 'RolledBack', message: `from ${fault.image} to ${target}` });
       }
     }
     const then = canRoll
@@ -236,7 +222,7 @@ function judgeStorm(input: RemediationInput, spec: ResolvedSpec, counted: readon
   const nowMs = input.now.getTime();
   const now = rfc3339(input.now);
   const state: RemediationState = { ...input.state };
-  const limit = resolveIntOrPercent(spec.remediation.stormThreshold, spec.replicas);
+  const limit = spec.remediation.stormThresholdPods;
   const events: PlannedEvent[] = [];
   if (counted.length > limit) {
     const names = counted.map((u) => `${u.name} (${u.condition.reason ?? 'Unknown'})`).sort();
@@ -325,7 +311,7 @@ function decideEvictions(input: RemediationInput, spec: ResolvedSpec, unhealthy:
   const window = (plan.state.evictionTimes ?? []).filter((t) => (ms(t) ?? 0) > nowMs - HOUR_MS);
   plan.state = { ...plan.state, evictionTimes: window };
   const budget = Math.max(0, rem.maxPerHour - window.length);
-  let room = resolveIntOrPercent(rem.maxUnavailable, spec.replicas) - disrupted(input.pods, spec.replicas, evicting);
+  let room = rem.maxUnavailablePods - disrupted(input.pods, spec.replicas, evicting);
   const due: PlannedEviction[] = [];
   for (const u of unhealthy) {
     if (faulty.has(u.name)) continue;
@@ -387,104 +373,4 @@ function decideEvictions(input: RemediationInput, spec: ResolvedSpec, unhealthy:
       ? pausedCondition('False', 'DryRun', `spec.remediation.mode is DryRun: decisions are reported, nothing is evicted${waitNote}`)
       : pausedCondition('False', 'Active', `remediation is active${waitNote}`),
   );
-}
-
-/**
- * The result an eviction is recorded with before it is asked for, so that a process stopped
- * between the call and the record of its outcome leaves a trace; `settleIntents` settles it.
- */
-export const EVICTING = 'Evicting';
-
-/** A performed eviction's outcome (or, `Evicting`, one about to be asked for), for the history. */
-export interface EvictionResult {
-  eviction: PlannedEviction;
-  result: typeof EVICTING | 'Evicted' | 'Blocked' | 'Gone' | 'Failed';
-  message?: string;
-}
-
-/** Remediation's own status fields. */
-export interface RemediationFields {
-  remediations?: RemediationRecord[];
-  lastRemediationTime?: string;
-  remediationState?: RemediationState;
-}
-
-/** Without one occurrence of each of `times`. */
-export function withoutTimes(list: readonly string[], times: readonly string[]): string[] {
-  const out = [...list];
-  for (const t of times) {
-    const i = out.indexOf(t);
-    if (i >= 0) out.splice(i, 1);
-  }
-  return out;
-}
-
-/**
- * Settles the `Evicting` records that no pass of this process will settle (their process
- * stopped, or the call's outcome never came back): `Evicted` once the pod is gone or going;
- * `Failed` once the pod is still live `graceMs` after the record (the eviction was never made),
- * its time given back to the hourly budget. Until then the pod is taken as going (`going`), and
- * `recheckAfterMs` says when to look again.
- */
-export function settleIntents(
-  previous: RemediationFields,
-  pods: readonly ObservedPod[],
-  now: Date,
-  graceMs: number,
-): { previous: RemediationFields; going: Set<string>; recheckAfterMs?: number } {
-  const going = new Set<string>();
-  const history = previous.remediations ?? [];
-  if (!history.some((r) => r.result === EVICTING)) return { previous, going };
-  const nowMs = now.getTime();
-  const givenBack: string[] = [];
-  let recheckAfterMs: number | undefined;
-  const remediations = history.map((r) => {
-    if (r.result !== EVICTING || r.pod === undefined) return r;
-    const pod = pods.find((p) => podName(p) === r.pod);
-    if (pod === undefined || pod.metadata?.deletionTimestamp !== undefined) return { ...r, result: 'Evicted' };
-    const left = (ms(r.time) ?? 0) + graceMs - nowMs;
-    if (left > 0) {
-      going.add(r.pod);
-      recheckAfterMs = minDelay(recheckAfterMs, left);
-      return r;
-    }
-    givenBack.push(r.time);
-    return { ...r, result: 'Failed', message: `not evicted: the pass that decided it stopped before asking; ${r.message ?? ''}`.trim().slice(0, 1024) };
-  });
-  const state = previous.remediationState ?? {};
-  const next: RemediationFields = {
-    ...previous,
-    remediations,
-    remediationState: givenBack.length === 0 ? state : { ...state, evictionTimes: withoutTimes(state.evictionTimes ?? [], givenBack) },
-  };
-  return { previous: next, going, ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
-}
-
-/**
- * The status fields remediation owns after this pass: the plan's records and the evictions'
- * results appended to the history (bounded), successful evictions added to the hourly window.
- */
-export function remediationStatus(
-  previous: { remediations?: readonly RemediationRecord[]; lastRemediationTime?: string },
-  plan: RemediationPlan,
-  results: readonly EvictionResult[],
-  now: Date,
-): { remediations?: RemediationRecord[]; lastRemediationTime?: string; remediationState: RemediationState } {
-  const time = rfc3339(now);
-  const history = [...(previous.remediations ?? []).map((r) => ({ ...r })), ...plan.records.map((r) => ({ ...r }))];
-  const state: RemediationState = { ...plan.state };
-  for (const r of results) {
-    const last = [...history].reverse().find((h) => h.pod === r.eviction.pod);
-    // A PDB refusal repeated every backoff is one entry, not a page of them.
-    if (r.result === 'Blocked' && last?.result === 'Blocked') continue;
-    history.push({ time, action: 'Evict', pod: r.eviction.pod, reason: r.eviction.reason, result: r.result, message: (r.message ?? r.eviction.message).slice(0, 1024) });
-    // An eviction about to be asked for holds its place in the hourly budget already.
-    if (r.result === 'Evicted' || r.result === EVICTING) state.evictionTimes = [...(state.evictionTimes ?? []), time];
-  }
-  const appended = history.length - (previous.remediations?.length ?? 0);
-  const out: { remediations?: RemediationRecord[]; lastRemediationTime?: string; remediationState: RemediationState } = { remediationState: state };
-  if (history.length > 0) out.remediations = history.slice(-HISTORY_LIMIT);
-  const lastTime = appended > 0 ? time : previous.lastRemediationTime;
-  if (lastTime !== undefined) out.lastRemediationTime = lastTime;
-  return out;
 }

@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
-import type { SecretCheck } from './plan.ts';
-import type { Clock } from './queue.ts';
+import type { SecretCheck } from './status.ts';
+import type { Clock } from '@arcops/common';
 import { objectKey } from './types.ts';
 import type { ObservedSecret } from './types.ts';
 

@@ -6,7 +6,6 @@ export const GROUP = 'arcops.dev';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ArcDeployment';
-export const PLURAL = 'arcdeployments';
 
 /** The server-side apply field manager (architecture.md). */
 export const FIELD_MANAGER = 'arc-operator';
@@ -17,7 +16,6 @@ export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const LABEL_PART_OF = 'app.kubernetes.io/part-of';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const LABEL_VERSION = 'app.kubernetes.io/version';
 /** Value of app.kubernetes.io/name on everything an ArcDeployment owns. */
 export const APP_NAME = 'arc';
 

@@ -2,9 +2,11 @@
  * Coded errors of the query service. Each has a stable code, an HTTP status and a message a
  * client can show. Causes are kept with `{ cause }`.
  */
-export class ArcError extends Error {
-  readonly code: string;
-  readonly statusCode: number;
+import { CodedError } from '@arcops/common';
+
+export { ConfigError } from '@arcops/common';
+
+export class ArcError extends CodedError {
   /** Seconds for a `Retry-After` header (503s). */
   readonly retryAfterSeconds: number | undefined;
 
@@ -14,10 +16,7 @@ export class ArcError extends Error {
     message: string,
     options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ArcError';
-    this.code = code;
-    this.statusCode = statusCode;
+    super(code, statusCode, message, options);
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
@@ -101,18 +100,4 @@ export function unauthorizedError(): ArcError {
 
 export function internalError(message: string, cause?: unknown): ArcError {
   return new ArcError('ARC_ERR_INTERNAL', 500, message, { cause });
-}
-
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[], options?: { cause?: unknown }) {
-    super(
-      problems.length === 1
-        ? `Invalid configuration: ${problems[0]}`
-        : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-      options,
-    );
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
 }

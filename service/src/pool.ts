@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Clock } from '@arcops/common';
 import { poolClosedError, poolTimeoutError, queueFullError } from './errors.ts';
 import { type Priority, WaitQueue, type Waiter } from './wait-queue.ts';
 
@@ -9,11 +10,7 @@ export interface ConnectionFactory<C> {
   destroy(conn: C): void;
 }
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type { Clock } from '@arcops/common';
 
 function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;

@@ -1,8 +1,7 @@
 import { routeServer } from '@arcops/common';
-import type { RouteServer, Routes } from '@arcops/common';
+import type { Clock, RouteServer, Routes } from '@arcops/common';
 import type { Logger } from 'pino';
 import type { Verdict } from './checks.ts';
-import type { Clock } from './clock.ts';
 import type { ConditionSnapshot } from './condition.ts';
 import type { SidecarConfig } from './config.ts';
 import type { SidecarMetrics } from './metrics.ts';

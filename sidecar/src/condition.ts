@@ -9,10 +9,10 @@
  *   later) with capped exponential backoff, always writing the latest verdict, not a backlog.
  * - Needs only `get` on pods and `patch` on pods/status in its namespace.
  */
-import { POOL_HEALTHY_CONDITION } from '@arcops/common';
+import { KubeApiError, POOL_HEALTHY_CONDITION } from '@arcops/common';
+import type { Clock } from '@arcops/common';
 import type { Logger } from 'pino';
 import type { Verdict } from './checks.ts';
-import type { Clock } from './clock.ts';
 import { describeCause } from './errors.ts';
 
 /** The condition as written on the pod. */
@@ -33,8 +33,9 @@ export interface PodConditionApi {
   patch(condition: PoolCondition): Promise<void>;
 }
 
-/** HTTP status of a failed API call (client-node's ApiException carries it as a number). */
+/** HTTP status of a failed API call (a KubeApiError's statusCode; client-node's ApiException's code). */
 export function apiStatusOf(err: unknown): number | undefined {
+  if (err instanceof KubeApiError) return err.statusCode;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
@@ -42,6 +43,8 @@ export function apiStatusOf(err: unknown): number | undefined {
 export function describeApiError(err: unknown): string {
   const code = apiStatusOf(err);
   if (code === undefined) return describeCause(err);
+  const hint = code === 403 ? ' (the sidecar needs get on pods and patch on pods/status in its namespace)' : '';
+  if (err instanceof KubeApiError) return `HTTP ${code}: ${err.message}${hint}`;
   const body = (err as { body?: unknown }).body;
   let message = typeof body === 'string' ? body : JSON.stringify(body);
   try {
@@ -50,7 +53,6 @@ export function describeApiError(err: unknown): string {
   } catch {
     // keep the raw body
   }
-  const hint = code === 403 ? ' (the sidecar needs get on pods and patch on pods/status in its namespace)' : '';
   return `HTTP ${code}: ${message}${hint}`;
 }
 

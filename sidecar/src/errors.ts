@@ -1,22 +1,13 @@
 /**
- * Coded errors of the sidecar. Each has a stable code, an HTTP status (for when one reaches a
- * client of the sidecar) and a message an operator can act on. Causes are kept with `{ cause }`.
+ * Coded errors of the sidecar, on @arcops/common's error base. Each has a stable code, an HTTP
+ * status (for when one reaches a client of the sidecar) and a message an operator can act on.
+ * Causes are kept with `{ cause }`.
  */
-export class SidecarError extends Error {
-  readonly code: string;
-  readonly statusCode: number;
+import { CodedError } from '@arcops/common';
 
-  constructor(code: string, statusCode: number, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'SidecarError';
-    this.code = code;
-    this.statusCode = statusCode;
-  }
-}
+export { ConfigError } from '@arcops/common';
 
-export function isSidecarError(err: unknown): err is SidecarError {
-  return err instanceof SidecarError;
-}
+export class SidecarError extends CodedError {}
 
 /** The service did not answer at all (connection refused, reset, DNS...). */
 export function serviceUnreachableError(url: string, cause: unknown): SidecarError {
@@ -39,22 +30,6 @@ export function serviceHttpError(url: string, status: number, body: string): Sid
 /** The service answered 2xx with a body in neither known metrics shape. */
 export function serviceShapeError(url: string, problem: string): SidecarError {
   return new SidecarError('ARC_ERR_SERVICE_SHAPE', 502, `${url} answered an unexpected body: ${problem}`);
-}
-
-/** A write of the pod condition failed (retried by the writer). */
-export function conditionWriteError(message: string, cause: unknown): SidecarError {
-  return new SidecarError('ARC_ERR_CONDITION_WRITE', 502, message, { cause });
-}
-
-/** Bad configuration: every problem at once, so one restart fixes them all. */
-export class ConfigError extends Error {
-  readonly code = 'ARC_ERR_CONFIG';
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
 }
 
 /** A short, human text for a fetch/socket failure (undici hides the useful part in `cause`). */

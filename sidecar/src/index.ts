@@ -1,9 +1,9 @@
 export { type AppDeps, buildApp, type SidecarApp } from './app.ts';
 export * from './checks.ts';
-export { type Clock, realClock } from './clock.ts';
+export { type Clock, systemClock } from '@arcops/common';
 export { ConditionWriter, type ConditionSnapshot, type PodConditionApi, type PoolCondition } from './condition.ts';
 export { loadConfig, parseScanRoot, type ScanRoot, type SidecarConfig, type Thresholds } from './config.ts';
-export { ConfigError, SidecarError, isSidecarError } from './errors.ts';
+export { ConfigError, SidecarError } from './errors.ts';
 export { compileGlobs, globToRegExp, type GlobSet } from './glob.ts';
 export { createMetrics, type SidecarMetrics } from './metrics.ts';
 export { Monitor, type StatusView, type TransitionRecord } from './monitor.ts';

@@ -3,6 +3,7 @@
  * in the background), scans the file tree when due, and folds what it saw into the pure checks
  * (checks.ts). It owns the timers and the I/O; the judgement is not here.
  */
+import type { Clock } from '@arcops/common';
 import type { Logger } from 'pino';
 import {
   type CanaryOutcome,
@@ -18,7 +19,6 @@ import {
   type ScanOutcome,
   type Verdict,
 } from './checks.ts';
-import type { Clock } from './clock.ts';
 import type { SidecarConfig } from './config.ts';
 import { describeCause } from './errors.ts';
 import type { GlobSet } from './glob.ts';

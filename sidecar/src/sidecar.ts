@@ -1,7 +1,7 @@
+import { type Clock, systemClock } from '@arcops/common';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { buildApp, type SidecarApp } from './app.ts';
-import { type Clock, realClock } from './clock.ts';
 import { ConditionWriter, type PodConditionApi } from './condition.ts';
 import type { SidecarConfig } from './config.ts';
 import { compileGlobs } from './glob.ts';
@@ -52,7 +52,7 @@ async function conditionApi(config: SidecarConfig, deps: SidecarDeps, namespace:
 
 /** Builds every part of the sidecar from its config: everything but listening. */
 export async function createSidecar(config: SidecarConfig, deps: SidecarDeps): Promise<Sidecar> {
-  const clock = deps.clock ?? realClock;
+  const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createMetrics();
   const globs = compileGlobs(config.forbiddenModules);
   const prober =

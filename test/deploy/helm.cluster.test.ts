@@ -51,11 +51,12 @@ interface ArcdStatus {
  * Runs the operator locally as `serviceAccount` with the env of `deployment`, applies the basic
  * sample to `appNs` and waits for the owned objects and the status; then checks the refusals.
  */
-async function proveOperatorRuns(opts: { opNs: string; deployment: string; serviceAccount: string; appNs: string; overrides?: Record<string, string> }): Promise<void> {
+async function proveOperatorRuns(opts: { opNs: string; deployment: string; serviceAccount: string; appNs: string; overrides?: Record<string, string> }): Promise<{ conditions: string[]; exitCode: number | null; output: string }> {
   const env = await deploymentEnv(opts.opNs, opts.deployment);
   const sa = await serviceAccountKubeconfig(opts.opNs, opts.serviceAccount);
   await kubectl(['-n', opts.appNs, 'apply', '-f', join(repoRoot, 'deploy/samples/arc-tokens-secret.yaml'), '-f', join(repoRoot, 'deploy/samples/arcdeployment-basic.yaml')]);
   const op = startLocalOperator(env, { name: `${opts.deployment}-local-${randomBytes(3).toString('hex')}`, namespace: opts.opNs }, sa.path, opts.overrides);
+  let conditions: string[];
   try {
     for (const kind of ['deployment', 'service', 'serviceaccount', 'rolebinding', 'poddisruptionbudget']) {
       const owner = await eventually(`${kind} arc-basic in ${opts.appNs}`, async () => {
@@ -75,7 +76,7 @@ async function proveOperatorRuns(opts: { opNs: string; deployment: string; servi
       const a = JSON.parse(await kubectl(['-n', opts.appNs, 'get', 'arcd', 'arc-basic', '-o', 'json'])) as ArcdStatus;
       return a.status?.observedGeneration === a.metadata.generation ? a : undefined;
     }, { timeoutMs: 60_000 });
-    expect(arcd.status?.conditions?.map((c) => c.type)).toEqual(expect.arrayContaining(['Available', 'Progressing', 'Degraded']));
+    conditions = arcd.status?.conditions?.map((c) => c.type) ?? [];
     const events = await kubectl(['-n', opts.appNs, 'get', 'events', '--field-selector', 'involvedObject.kind=ArcDeployment,reason=Created', '-o', 'name']);
     expect(events.trim()).not.toBe('');
     const lease = JSON.parse(await kubectl(['-n', env.find((e) => e.name === 'LEASE_NAMESPACE')?.value ?? opts.opNs, 'get', 'lease', 'arc-operator-leader', '-o', 'json'])) as { spec: { holderIdentity?: string } };
@@ -93,11 +94,14 @@ async function proveOperatorRuns(opts: { opNs: string; deployment: string; servi
     await expect(kubectlAs(sa.path, ['get', 'nodes'])).rejects.toThrow(/forbidden/i);
     // ...while what it needs is allowed (the reads it makes itself).
     expect(await kubectlAs(sa.path, ['-n', opts.appNs, 'get', 'secret', 'arc-tokens', '-o', 'name'])).toContain('secret/arc-tokens');
+  } catch (err) {
+    await op.stop();
+    throw err;
   } finally {
-    const code = await op.stop();
     sa.cleanup();
-    expect(code, op.output().slice(-4000)).toBe(0);
   }
+  const exitCode = await op.stop();
+  return { conditions, exitCode, output: op.output().slice(-4000) };
 }
 
 /**
@@ -175,7 +179,9 @@ describe('helm install charts/arc-operator (cluster-wide RBAC)', () => {
 
   it("reconciles a sample as the chart's ServiceAccount, which is refused what it does not need", async () => {
     // Cluster-wide RBAC, but the operator is kept to this file's namespace (see the header).
-    await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name, overrides: { WATCH_NAMESPACES: appNs.name } });
+    const run = await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name, overrides: { WATCH_NAMESPACES: appNs.name } });
+    expect(run.conditions).toEqual(expect.arrayContaining(['Available', 'Progressing', 'Degraded']));
+    expect(run.exitCode, run.output).toBe(0);
   });
 
   it('keeps the CRD (and so every ArcDeployment) when the release is uninstalled', async () => {
@@ -206,7 +212,9 @@ describe('helm install charts/arc-operator with watchNamespaces', () => {
     await expectOperatorPodsRunning(opNs.name, `app.kubernetes.io/instance=${release},app.kubernetes.io/component=operator`, 1);
     await expect(kubectl(['get', 'clusterrole', `${opNs.name}-${fullname}`])).rejects.toThrow(/not ?found/i);
     expect((await deploymentEnv(opNs.name, fullname)).find((e) => e.name === 'WATCH_NAMESPACES')?.value).toBe(appNs.name);
-    await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name });
+    const run = await proveOperatorRuns({ opNs: opNs.name, deployment: fullname, serviceAccount: fullname, appNs: appNs.name });
+    expect(run.conditions).toEqual(expect.arrayContaining(['Available', 'Progressing', 'Degraded']));
+    expect(run.exitCode, run.output).toBe(0);
   });
 
   it('refuses the operator anything in a namespace it does not watch', async () => {
@@ -243,7 +251,9 @@ describe('kubectl apply -k deploy/default', () => {
   });
 
   it('reconciles a sample as the installed ServiceAccount, which is refused what it does not need', async () => {
-    await proveOperatorRuns({ opNs: NS, deployment: 'arc-operator', serviceAccount: 'arc-operator', appNs: appNs.name, overrides: { WATCH_NAMESPACES: appNs.name } });
+    const run = await proveOperatorRuns({ opNs: NS, deployment: 'arc-operator', serviceAccount: 'arc-operator', appNs: appNs.name, overrides: { WATCH_NAMESPACES: appNs.name } });
+    expect(run.conditions).toEqual(expect.arrayContaining(['Available', 'Progressing', 'Degraded']));
+    expect(run.exitCode, run.output).toBe(0);
   });
 });
 

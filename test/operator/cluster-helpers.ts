@@ -86,6 +86,8 @@ export interface RunningOperator {
   operator: Operator;
   metrics: OperatorMetrics;
   client: HttpKubeClient;
+  /** Reconciles run per ArcDeployment key (counted at the controller, which runs only while acting). */
+  reconciles: ReadonlyMap<string, number>;
   /** Stops the operator; `release: false` is a crash (the Lease is left to run out). */
   stop(options?: { release?: boolean }): Promise<void>;
 }
@@ -122,6 +124,12 @@ export function startOperator(kc: KubeConfig, namespace: string, identity: strin
   const client = new HttpKubeClient(kc, { userAgent: `arc-operator-test/${identity}` });
   const metrics = createMetrics(undefined, { defaults: false });
   const operator = new Operator(config, { client, logger: testLogger(identity), metrics });
+  const reconciles = new Map<string, number>();
+  const reconcile = operator.controller.reconcile.bind(operator.controller);
+  operator.controller.reconcile = (key) => {
+    reconciles.set(key, (reconciles.get(key) ?? 0) + 1);
+    return reconcile(key);
+  };
   operator.start();
   let stopped = false;
   return {
@@ -129,6 +137,7 @@ export function startOperator(kc: KubeConfig, namespace: string, identity: strin
     operator,
     metrics,
     client,
+    reconciles,
     async stop(options = {}) {
       if (stopped) return;
       stopped = true;

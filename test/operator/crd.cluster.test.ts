@@ -139,6 +139,8 @@ describe('what the CRD accepts', () => {
     await create('bounds-b', { ...valid(), replicas: 2, remediation: { maxUnavailable: '50%' } });
     await create('bounds-c', { ...valid(), replicas: 3, remediation: { maxUnavailable: 2 } });
     await create('bounds-d', { ...valid(), replicas: 0, remediation: { maxUnavailable: 5 } });
+    const stored = (await ns.kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group, version, namespace: ns.name, plural })) as { items: { metadata: { name: string } }[] };
+    expect(stored.items.map((i) => i.metadata.name).filter((n) => n.startsWith('bounds-')).sort()).toEqual(['bounds-a', 'bounds-b', 'bounds-c', 'bounds-d']);
   });
 
   it('takes the samples under deploy/samples as they are', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideApply, differencePath, firstDifference, firstStaleField, innermostList, jsonPointer, parseQuantity } from '../../operator/src/diff.ts';
-import { desiredObjects } from '../../operator/src/plan.ts';
+import { desiredObjects } from '../../operator/src/desired.ts';
 import type { KubeObject } from '../../operator/src/types.ts';
 import { arcDeployment } from './fixtures.ts';
 

@@ -102,7 +102,7 @@ function gaps(times: readonly number[]): number[] {
 
 /** Reconciles of one ArcDeployment so far. */
 function reconciles(name: string): number {
-  return op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0;
+  return op.reconciles.get(`${ns.name}/${name}`) ?? 0;
 }
 
 async function queueDepth(): Promise<number> {

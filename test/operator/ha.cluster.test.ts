@@ -66,8 +66,8 @@ describe('two operator instances', () => {
       expect([a, b].filter((r) => r.operator.isActing)).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(leader.operator.reconcileCounts.get(`${ns.name}/ha-one`) ?? 0).toBeGreaterThan(0);
-    expect(standby.operator.reconcileCounts.size).toBe(0);
+    expect(leader.reconciles.get(`${ns.name}/ha-one`) ?? 0).toBeGreaterThan(0);
+    expect(standby.reconciles.size).toBe(0);
     expect((await leader.metrics.leader.get()).values[0]?.value).toBe(1);
     expect((await standby.metrics.leader.get()).values[0]?.value).toBe(0);
   });
@@ -86,7 +86,7 @@ describe('two operator instances', () => {
     // The new leader acts: a change is reconciled.
     await kubectl(['-n', ns.name, 'patch', 'arcd', 'ha-one', '--type=merge', '-p', '{"spec":{"replicas":2}}']);
     await eventually('the new leader to scale the Deployment', async () => (await deploymentReplicas('ha-one')) === 2);
-    expect(standby.operator.reconcileCounts.get(`${ns.name}/ha-one`) ?? 0).toBeGreaterThan(0);
+    expect(standby.reconciles.get(`${ns.name}/ha-one`) ?? 0).toBeGreaterThan(0);
   });
 
   it('keeps working across an API server restart, with its watches recovered and no restart of its own', async () => {

@@ -3,10 +3,10 @@
 // the list's resourceVersion.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { Reflector } from '../../operator/src/informers.ts';
+import { Reflector } from '../../operator/src/reflector.ts';
 import { HttpKubeClient, RESOURCES } from '../../operator/src/kube.ts';
 import type { KubeClient, ListPageOptions } from '../../operator/src/kube.ts';
-import { systemClock } from '../../operator/src/queue.ts';
+import { systemClock } from '@arcops/common';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
 import { silentLogger } from './fixtures.ts';
 

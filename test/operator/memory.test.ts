@@ -1,6 +1,6 @@
 // The memory trimmer's decisions (pure logic, with a fake clock, memory reader and collection),
-// and, in a real child process with --expose-gc, that a last-resort collection gives back what
-// V8 keeps pooled.
+// and, in a real child process, that the API client lets go of what it read. What a last-resort
+// collection gives back is V8's behaviour, measured in bench/operator-memory.ts.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,25 +102,6 @@ describe('MemoryTrimmer', () => {
     clock.set(clock.now() + 60_000);
     trimmer.tick();
     expect(trimmer.releases).toBe(0);
-  });
-});
-
-describe('a last-resort collection in a real node process', () => {
-  it('gives back the pages V8 keeps pooled after a burst of garbage', () => {
-    const script = `
-      import { lastResortCollection } from ${JSON.stringify(new URL('../../operator/src/memory.ts', import.meta.url).pathname)};
-      let keep = [];
-      for (let i = 0; i < 1.5e6; i++) keep.push({ a: i, b: 'x' + i, c: [i, i + 1] });
-      keep = null;
-      globalThis.gc({ type: 'major', execution: 'sync' });
-      const pooled = process.memoryUsage().rss;
-      lastResortCollection()();
-      console.log(JSON.stringify({ pooled, after: process.memoryUsage().rss, heap: process.memoryUsage().heapTotal }));
-    `;
-    const out = execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '--input-type=module', '-e', script], { encoding: 'utf8' });
-    const { pooled, after } = JSON.parse(out) as { pooled: number; after: number };
-    const figures = `RSS after an ordinary full collection ${Math.round(pooled / MB)} MB, after the last-resort one ${Math.round(after / MB)} MB`;
-    expect(pooled - after, figures).toBeGreaterThan(100 * MB);
   });
 });
 

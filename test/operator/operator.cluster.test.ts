@@ -9,6 +9,7 @@ import type { V1Container, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, Condition } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { watchUntil } from '../cluster/watch.ts';
 import { counter, createArcDeployment, installCrd, kubectl, repoRoot, standInSidecars, startOperator } from './cluster-helpers.ts';
 import type { RunningOperator } from './cluster-helpers.ts';
 
@@ -183,10 +184,10 @@ describe('an ArcDeployment from deploy/samples', () => {
       (await counter(op.metrics, 'statusUpdatesTotal'));
     const before = await writes();
     const versionsBefore = await versions();
-    const reconciles = op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0;
+    const reconciles = op.reconciles.get(`${ns.name}/${name}`) ?? 0;
     for (let i = 0; i < 5; i++) {
       op.operator.queue.add(`${ns.name}/${name}`);
-      await eventually('the reconcile to run', () => (op.operator.reconcileCounts.get(`${ns.name}/${name}`) ?? 0) > reconciles + i);
+      await eventually('the reconcile to run', () => (op.reconciles.get(`${ns.name}/${name}`) ?? 0) > reconciles + i);
     }
     expect(await writes()).toBe(before);
     expect(await versions()).toEqual(versionsBefore);
@@ -199,11 +200,11 @@ describe('an ArcDeployment from deploy/samples', () => {
     await op.stop();
     // Without leader election it acts at once, while its lists are still coming in.
     op = startOperator(ns.kc, ns.name, 'op-next', { LEADER_ELECTION: 'off' });
-    await eventually('the new operator to pass over it', () => op.operator.isActing && (op.operator.reconcileCounts.get(key) ?? 0) >= 1);
+    await eventually('the new operator to pass over it', () => op.operator.isActing && (op.reconciles.get(key) ?? 0) >= 1);
     // Filling its caches, it saw every pod and owned object added: none of those may make a
     // second pass once COALESCE_SECONDS (1) is over.
     await new Promise((r) => setTimeout(r, 2500));
-    expect(op.operator.reconcileCounts.get(key)).toBe(1);
+    expect(op.reconciles.get(key)).toBe(1);
     expect((await counter(op.metrics, 'applyTotal', { result: 'unchanged' })) > 0).toBe(true);
     expect((await counter(op.metrics, 'applyTotal', { result: 'created' })) + (await counter(op.metrics, 'applyTotal', { result: 'updated' })) + (await counter(op.metrics, 'statusUpdatesTotal'))).toBe(0);
     expect(await versions()).toEqual(versionsBefore);
@@ -212,7 +213,7 @@ describe('an ArcDeployment from deploy/samples', () => {
   it('folds a burst of pod changes into one reconcile', async () => {
     const key = `${ns.name}/${name}`;
     const [pod] = await pods(name);
-    const before = op.operator.reconcileCounts.get(key) ?? 0;
+    const before = op.reconciles.get(key) ?? 0;
     // Six changes of one pod, one after the other, as a rollout or a scheduling pass makes them;
     // each is a watch event for this ArcDeployment. They usually take a few tens of milliseconds.
     const started = performance.now();
@@ -224,11 +225,11 @@ describe('an ArcDeployment from deploy/samples', () => {
       });
     }
     const spanMs = performance.now() - started;
-    await eventually('the reconcile to run', () => (op.operator.reconcileCounts.get(key) ?? 0) > before);
+    await eventually('the reconcile to run', () => (op.reconciles.get(key) ?? 0) > before);
     await new Promise((r) => setTimeout(r, 2500)); // more than COALESCE_SECONDS (1) after the last change
     // One reconcile per second of changes (one when they took under a second); each change
     // reconciled on its own would make six.
-    const reconciles = (op.operator.reconcileCounts.get(key) ?? 0) - before;
+    const reconciles = (op.reconciles.get(key) ?? 0) - before;
     expect(reconciles, `6 changes in ${Math.round(spanMs)} ms`).toBeGreaterThanOrEqual(1);
     expect(reconciles, `6 changes in ${Math.round(spanMs)} ms`).toBeLessThanOrEqual(1 + Math.floor(spanMs / 1000));
   });
@@ -316,22 +317,21 @@ describe('an ArcDeployment from deploy/samples', () => {
     await sidecars?.stop();
     sidecars = undefined;
     await kubectl(['-n', ns.name, 'delete', 'arcd', name, '--wait=true']);
-    await eventually(
-      'every owned object to be gone',
-      async () => {
-        const left = await Promise.all([
-          apps().listNamespacedDeployment({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          core().listNamespacedService({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          core().listNamespacedServiceAccount({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRole({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRoleBinding({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          ns.kc.makeApiClient(PolicyV1Api).listNamespacedPodDisruptionBudget({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-          core().listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
-        ]);
-        return left.every((l) => l.items.length === 0);
-      },
-      { timeoutMs: 90_000 },
-    );
+    const owned = async (): Promise<Record<string, number>> => {
+      const left = await Promise.all([
+        apps().listNamespacedDeployment({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        core().listNamespacedService({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        core().listNamespacedServiceAccount({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRole({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        ns.kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRoleBinding({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        ns.kc.makeApiClient(PolicyV1Api).listNamespacedPodDisruptionBudget({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+        core().listNamespacedPod({ namespace: ns.name, labelSelector: `app.kubernetes.io/instance=${name}` }),
+      ]);
+      return Object.fromEntries(['Deployment', 'Service', 'ServiceAccount', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'Pod'].map((kind, i) => [kind, left[i]?.items.length ?? -1]));
+    };
+    const none = { Deployment: 0, Service: 0, ServiceAccount: 0, Role: 0, RoleBinding: 0, PodDisruptionBudget: 0, Pod: 0 };
+    await eventually('every owned object to be gone', async () => Object.values(await owned()).every((n) => n === 0), { timeoutMs: 90_000 });
+    expect(await owned()).toEqual(none);
   });
 });
 
@@ -360,11 +360,25 @@ describe('an ArcDeployment whose token Secret is missing', () => {
     await eventually('the Service', () => core().readNamespacedService({ name, namespace: ns.name }));
     await expect(apps().readNamespacedDeployment({ name, namespace: ns.name })).rejects.toMatchObject({ code: 404 });
 
-    // Backoff 0.5 s doubling to 8 s: over 12 s at most ~6 passes, never a hot loop.
-    const start = op.operator.reconcileCounts.get(key) ?? 0;
-    await new Promise((r) => setTimeout(r, 12_000));
-    const passes = (op.operator.reconcileCounts.get(key) ?? 0) - start;
-    expect(passes).toBeGreaterThanOrEqual(1);
+    // Backoff 0.5 s doubling to 8 s, never a hot loop. Every pass bumps the count of the one
+    // SecretNotFound Event: a watch on it sees three more passes, spread over 3 s at least (the
+    // three shortest delays add up to 3.5 s; a hot loop makes them within a second).
+    const start = op.reconciles.get(key) ?? 0;
+    const counts: { count: number; at: number }[] = [];
+    const retried = await watchUntil<{ count?: number; lastTimestamp?: string }>(
+      ns.kc,
+      `/api/v1/namespaces/${ns.name}/events`,
+      { fieldSelector: `involvedObject.name=${name},reason=SecretNotFound` },
+      (e) => {
+        counts.push({ count: e.object.count ?? 0, at: Date.parse(e.object.lastTimestamp ?? '') });
+        return counts.length > 0 && (counts.at(-1)?.count ?? 0) >= (counts[0]?.count ?? 0) + 3;
+      },
+      Date.now() + 40_000,
+    );
+    expect(retried.met, `passes seen: ${JSON.stringify(counts)}`).toBe(true);
+    expect((counts.at(-1)?.at ?? 0) - (counts[0]?.at ?? 0)).toBeGreaterThanOrEqual(3000);
+    const passes = (op.reconciles.get(key) ?? 0) - start;
+    expect(passes).toBeGreaterThanOrEqual(3);
     expect(passes).toBeLessThanOrEqual(6);
     const warnings = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=SecretNotFound` });
     expect(warnings.items).toHaveLength(1); // repeats fold into one Event

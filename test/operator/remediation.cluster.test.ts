@@ -10,6 +10,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ArcDeployment, ArcDeploymentSpec, Condition, RemediationSpec } from '../../operator/src/types.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
+import { watchUntil } from '../cluster/watch.ts';
 import { KubeletFixture } from '../support/kubelet-fixture.ts';
 import { counter, createArcDeployment, installCrd, startOperator } from './cluster-helpers.ts';
 import { watchInvariant } from './fault-helpers.ts';
@@ -146,8 +147,17 @@ describe('remediation against the real control plane', () => {
       return condition(a, 'RemediationPaused')?.reason === 'Storm' ? a : false;
     });
     expect(condition(storm, 'RemediationPaused')?.message).toContain('2 of 2 pods');
-    // Past unhealthySeconds (10 s) for both: still nothing evicted.
-    await new Promise((r) => setTimeout(r, 12_000));
+    // Until both pods are 2 s past unhealthySeconds (10 s), a watch on them sees none go.
+    const falseSince = Math.max(...(await livePods(name)).map((p) => new Date(pool(p)?.lastTransitionTime ?? 0).getTime()));
+    const going = await watchUntil<V1Pod>(
+      ns.kc,
+      `/api/v1/namespaces/${ns.name}/pods`,
+      { labelSelector: `app.kubernetes.io/name=arc,app.kubernetes.io/instance=${name}` },
+      (e) => e.type === 'DELETED' || e.object.metadata?.deletionTimestamp !== undefined,
+      falseSince + 12_000,
+    );
+    expect(going.events.filter((e) => e.type === 'ADDED')).toHaveLength(2);
+    expect(going.met, `a pod went during the storm: ${JSON.stringify(going.events.at(-1)?.object.metadata?.name)}`).toBe(false);
     expect((await livePods(name)).map((p) => p.metadata?.uid).sort()).toEqual(uids);
     expect(await events('RemediationStorm')).toHaveLength(1);
 

@@ -1,73 +1,11 @@
 // The remediation planner (operator/src/remediation.ts) with a fixed clock: which pods are
-// evicted, what waits and why, storms, image faults and rollback, modes, and the status it keeps.
+// evicted, what waits and why, storms, image faults and rollback, modes, and the state it keeps.
 import { describe, expect, it } from 'vitest';
-import { planRemediation, remediationStatus, settleIntents, forbiddenFile, HISTORY_LIMIT } from '../../operator/src/remediation.ts';
+import { forbiddenFile, isStorm, planRemediation } from '../../operator/src/remediation.ts';
 import type { RemediationInput } from '../../operator/src/remediation.ts';
 import type { ArcDeploymentSpec, ObservedPod, RemediationRecord, RemediationSpec, RemediationState } from '../../operator/src/types.ts';
-import { isStorm } from '../../operator/src/controller.ts';
-import { arcDeployment, deepFreeze } from './fixtures.ts';
-
-const NOW = new Date('2026-03-01T12:00:00Z');
-const HASH = 'cur-hash';
-const IMAGE = 'registry.example.com/arc/service:1.4.2';
-
-function ago(seconds: number): string {
-  return new Date(NOW.getTime() - seconds * 1000).toISOString().replace('.000Z', 'Z');
-}
-
-interface PodOptions {
-  /** Seconds the PoolHealthy condition has been False (undefined: True). */
-  unhealthyFor?: number;
-  reason?: string;
-  message?: string;
-  ready?: boolean;
-  deleting?: boolean;
-  hash?: string;
-  startedAgo?: number;
-  noCondition?: boolean;
-}
-
-function p(name: string, o: PodOptions = {}): ObservedPod {
-  const unhealthy = o.unhealthyFor !== undefined;
-  const conditions = [{ type: 'Ready', status: (o.ready ?? !unhealthy) ? 'True' : 'False' }];
-  if (!o.noCondition) {
-    conditions.push({
-      type: 'arcops.dev/PoolHealthy',
-      status: unhealthy ? 'False' : 'True',
-      reason: unhealthy ? (o.reason ?? 'PoolExhausted') : 'Healthy',
-      ...(o.message === undefined ? {} : { message: o.message }),
-      lastTransitionTime: ago(o.unhealthyFor ?? 3600),
-    } as (typeof conditions)[number]);
-  }
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: 'team-a',
-      uid: `uid-${name}`,
-      creationTimestamp: ago(o.startedAgo ?? 7200),
-      annotations: { 'arcops.dev/config-hash': o.hash ?? HASH },
-      ...(o.deleting ? { deletionTimestamp: ago(1) } : {}),
-    },
-    spec: { containers: [{ name: 'arc', image: IMAGE }, { name: 'sidecar', image: 'sidecar:1' }] },
-    status: { phase: 'Running', startTime: ago(o.startedAgo ?? 7200), conditions },
-  };
-}
-
-function input(pods: ObservedPod[], remediation: RemediationSpec = {}, more: Partial<RemediationInput> & { spec?: Partial<ArcDeploymentSpec> } = {}): RemediationInput {
-  const { spec, ...rest } = more;
-  const replicas = spec?.replicas ?? 3;
-  return deepFreeze({
-    arcd: arcDeployment({ replicas, remediation: { unhealthySeconds: 30, ...remediation }, ...spec }),
-    pods,
-    templateHash: HASH,
-    state: {},
-    history: [],
-    now: NOW,
-    ...rest,
-  });
-}
+import { IMAGE, NOW, ago, input, p } from './remediation-fixtures.ts';
+import type { PodOptions } from './remediation-fixtures.ts';
 
 const evicted = (i: RemediationInput): string[] => planRemediation(i).evictions.map((e) => e.pod);
 const paused = (i: RemediationInput) => planRemediation(i).conditions.find((c) => c.type === 'RemediationPaused');
@@ -305,68 +243,5 @@ describe('planRemediation: modes', () => {
     expect(plan.events).toMatchObject([{ reason: 'WouldEvict', pod: 'a' }]);
     const again = planRemediation(input(pods(), { mode: 'DryRun' }, { history: plan.records }));
     expect(again.wouldEvict).toEqual([]);
-  });
-});
-
-describe('remediationStatus', () => {
-  const eviction = { pod: 'a', uid: 'u', reason: 'PoolExhausted', message: 'exhausted', dueMs: 0 };
-  const empty = planRemediation(input([p('a'), p('b'), p('c')]));
-
-  it('appends results, counts successful evictions in the window, and stamps lastRemediationTime', () => {
-    const out = remediationStatus({}, empty, [{ eviction, result: 'Evicted' }], NOW);
-    expect(out.remediations).toMatchObject([{ action: 'Evict', pod: 'a', result: 'Evicted', time: ago(0) }]);
-    expect(out.remediationState.evictionTimes).toEqual([ago(0)]);
-    expect(out.lastRemediationTime).toBe(ago(0));
-  });
-
-  it('writes a repeated PDB refusal once', () => {
-    const first = remediationStatus({}, empty, [{ eviction, result: 'Blocked' }], NOW);
-    const second = remediationStatus(first, empty, [{ eviction, result: 'Blocked' }], new Date(NOW.getTime() + 5000));
-    expect(second.remediations).toHaveLength(1);
-    expect(second.remediationState.evictionTimes ?? []).toEqual([]);
-  });
-
-  it(`keeps the last ${HISTORY_LIMIT} entries`, () => {
-    const long = Array.from({ length: HISTORY_LIMIT }, (_, i) => ({ time: ago(1000 - i), action: 'Evict', pod: `p${i}`, result: 'Evicted' }));
-    const out = remediationStatus({ remediations: long }, empty, [{ eviction, result: 'Evicted' }], NOW);
-    expect(out.remediations).toHaveLength(HISTORY_LIMIT);
-    expect(out.remediations?.at(-1)?.pod).toBe('a');
-    expect(out.remediations?.[0]?.pod).toBe('p1');
-  });
-
-  it('leaves lastRemediationTime alone when nothing happened', () => {
-    expect(remediationStatus({ lastRemediationTime: ago(50) }, empty, [], NOW).lastRemediationTime).toBe(ago(50));
-  });
-});
-
-describe('settleIntents', () => {
-  const intent = (pod: string, secondsAgo: number): RemediationRecord => ({ time: ago(secondsAgo), action: 'Evict', pod, reason: 'PoolExhausted', result: 'Evicting', message: 'pool unhealthy' });
-  const GRACE = 30_000;
-
-  it('leaves a history without Evicting records as it is', () => {
-    const previous = { remediations: [{ time: ago(100), action: 'Evict', pod: 'a', result: 'Evicted' }], remediationState: { evictionTimes: [ago(100)] } };
-    const out = settleIntents(previous, [p('b')], NOW, GRACE);
-    expect(out.previous).toBe(previous);
-    expect(out.going.size).toBe(0);
-  });
-
-  it('settles Evicted when the pod is going or gone, keeping its time in the budget', () => {
-    const out = settleIntents({ remediations: [intent('a', 5), intent('b', 100)], remediationState: { evictionTimes: [ago(100), ago(5)] } }, [p('a', { deleting: true })], NOW, GRACE);
-    expect(out.previous.remediations).toMatchObject([{ pod: 'a', result: 'Evicted' }, { pod: 'b', result: 'Evicted' }]);
-    expect(out.previous.remediationState?.evictionTimes).toEqual([ago(100), ago(5)]);
-    expect(out.going.size).toBe(0);
-  });
-
-  it('takes a live pod as going within the grace, then settles Failed and gives its time back', () => {
-    const previous = { remediations: [intent('a', 10)], remediationState: { evictionTimes: [ago(10)] } };
-    const early = settleIntents(previous, [p('a', { unhealthyFor: 60 })], NOW, GRACE);
-    expect([...early.going]).toEqual(['a']);
-    expect(early.recheckAfterMs).toBe(20_000);
-    expect(early.previous.remediations).toMatchObject([{ result: 'Evicting' }]);
-    const late = settleIntents(previous, [p('a', { unhealthyFor: 60 })], new Date(NOW.getTime() + 20_000), GRACE);
-    expect(late.going.size).toBe(0);
-    expect(late.previous.remediations).toMatchObject([{ pod: 'a', result: 'Failed' }]);
-    expect(late.previous.remediations?.[0]?.message).toMatch(/^not evicted: .*pool unhealthy$/);
-    expect(late.previous.remediationState?.evictionTimes).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@
 // dropped, and every decision made from a trimmed object is the one made from the whole object.
 import { describe, expect, it } from 'vitest';
 import { decideApply } from '../../operator/src/diff.ts';
-import { computeStatus, desiredObjects } from '../../operator/src/plan.ts';
+import { desiredObjects } from '../../operator/src/desired.ts';
+import { computeStatus } from '../../operator/src/status.ts';
 import { planRemediation } from '../../operator/src/remediation.ts';
 import { trimArcDeployment, trimOwned, trimPod } from '../../operator/src/trim.ts';
 import type { KubeObject, ManagedFieldsEntry, ObservedPod } from '../../operator/src/types.ts';

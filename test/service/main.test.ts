@@ -44,6 +44,17 @@ async function startProcess(env: Record<string, string>): Promise<Started> {
   return { child, url, logs, exit };
 }
 
+/** Resolves once the service reports a query running (a connection in use), the moment to send SIGTERM. */
+async function queryRunning(url: string, token: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const m = (await (await fetch(`${url}/api/v1/metrics`, { headers: { authorization: `Bearer ${token}` } })).json()) as { active_connections: number };
+    if (m.active_connections >= 1) return;
+    if (Date.now() > deadline) throw new Error('no query running after 20 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function runQuery(url: string, token: string, sql: string) {
   const res = await fetch(`${url}/api/v1/query`, {
     method: 'POST',
@@ -135,7 +146,7 @@ describe('the service as a process (npm run service)', () => {
   it('on SIGTERM finishes the query in flight, then exits 0 and stops listening', async () => {
     const s = await startProcess({ ARC_API_TOKENS: 'process-token-1' });
     const inflight = runQuery(s.url, 'process-token-1', 'SELECT sum(hash(i)) AS h FROM range(150000000) t(i)');
-    await new Promise((r) => setTimeout(r, 150));
+    await queryRunning(s.url, 'process-token-1');
     s.child.kill('SIGTERM');
     const r = await inflight;
     expect(r.status).toBe(200);
@@ -147,7 +158,7 @@ describe('the service as a process (npm run service)', () => {
   it('after the grace period interrupts what still runs, answers 503, and exits 0', async () => {
     const s = await startProcess({ ARC_API_TOKENS: 'process-token-1', SHUTDOWN_GRACE_SECONDS: '0.5' });
     const inflight = runQuery(s.url, 'process-token-1', SLOW_SQL);
-    await new Promise((r) => setTimeout(r, 150));
+    await queryRunning(s.url, 'process-token-1');
     s.child.kill('SIGTERM');
     const r = await inflight;
     expect(r.status).toBe(503);

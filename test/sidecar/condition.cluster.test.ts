@@ -12,7 +12,7 @@ import { ApiException, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Verdict } from '../../sidecar/src/checks.ts';
-import { realClock } from '../../sidecar/src/clock.ts';
+import { systemClock } from '@arcops/common';
 import { ConditionWriter } from '../../sidecar/src/condition.ts';
 import { FIELD_MANAGER, kubePodConditionApi } from '../../sidecar/src/kube.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
@@ -112,7 +112,7 @@ describe('pod condition writer against a real kube-apiserver', () => {
 
     const writer = new ConditionWriter({
       api: kubePodConditionApi(sidecarKc, ns.name, 'pool-0'),
-      clock: realClock,
+      clock: systemClock,
       logger: pino({ level: 'silent' }),
       refreshMs: 300_000,
     });
@@ -152,7 +152,7 @@ describe('pod condition writer against a real kube-apiserver', () => {
 
   it('does not rewrite the condition when a restarted sidecar finds it already in place', async () => {
     const before = await readPod('pool-0');
-    const writer = new ConditionWriter({ api: kubePodConditionApi(sidecarKc, ns.name, 'pool-0'), clock: realClock, logger: pino({ level: 'silent' }), refreshMs: 300_000 });
+    const writer = new ConditionWriter({ api: kubePodConditionApi(sidecarKc, ns.name, 'pool-0'), clock: systemClock, logger: pino({ level: 'silent' }), refreshMs: 300_000 });
     writer.update(exhausted);
     await writer.idle();
     writer.close();
@@ -174,7 +174,7 @@ describe('pod condition writer against a real kube-apiserver', () => {
     const cluster = ns.kc.getCurrentCluster()!;
     const kc = new KubeConfig();
     kc.loadFromOptions({ clusters: [cluster], users: [{ name: 'reader', token }], contexts: [{ name: 'r', cluster: cluster.name, user: 'reader' }], currentContext: 'r' });
-    const writer = new ConditionWriter({ api: kubePodConditionApi(kc, ns.name, 'pool-1'), clock: realClock, logger: pino({ level: 'silent' }), refreshMs: 300_000 });
+    const writer = new ConditionWriter({ api: kubePodConditionApi(kc, ns.name, 'pool-1'), clock: systemClock, logger: pino({ level: 'silent' }), refreshMs: 300_000 });
     try {
       writer.update(healthy);
       const snap = await eventually('a refused write', () => (writer.snapshot().lastError?.includes('HTTP 403') ? writer.snapshot() : undefined));

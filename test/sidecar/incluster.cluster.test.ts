@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { POOL_HEALTHY_CONDITION } from '@arcops/common';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inClusterPodConditionApi, KubeApiError } from '../../sidecar/src/incluster.ts';
+import { KubeApiError } from '@arcops/common';
+import { inClusterPodConditionApi } from '../../sidecar/src/incluster.ts';
 import { imageCommand } from '../../bench/sidecar.ts';
 import { eventually, useTestNamespace } from '../cluster/namespace.ts';
 import { buildPackage } from '../support/build.ts';
@@ -75,11 +76,11 @@ describe('in-cluster condition writer (no client library)', () => {
     // Another pod's status is allowed by the Role too, but a pod that does not exist is a 404,
     // and a namespace it has no Role in is a 403: both surface with their HTTP status.
     const missing = inClusterPodConditionApi({ host, port, serviceAccountDir: saDir }, ns.name, 'no-such-pod');
-    await expect(missing.read()).rejects.toMatchObject({ code: 404 });
+    await expect(missing.read()).rejects.toMatchObject({ statusCode: 404 });
     const elsewhere = inClusterPodConditionApi({ host, port, serviceAccountDir: saDir }, 'kube-system', 'x');
     const err = await elsewhere.read().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeApiError);
-    expect((err as KubeApiError).code).toBe(403);
+    expect((err as KubeApiError).statusCode).toBe(403);
   });
 
   it('runs as the sidecar process in a pod would and flips the pod condition', async () => {

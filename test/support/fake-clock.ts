@@ -1,4 +1,4 @@
-import type { Clock } from '../../service/src/pool.ts';
+import type { Clock } from '@arcops/common';
 
 /** A manual clock for pure scheduling tests: time moves only when the test says so. */
 export class FakeClock implements Clock {
