@@ -95,33 +95,48 @@ function accessible(path: string, mode: number): boolean {
   }
 }
 
+/**
+ * The folders and files the configuration names, as this machine has them: ARC_DATA_DIR must be
+ * a readable folder, DUCKDB_PATH a database file (or none yet) in a writable folder, and
+ * DUCKDB_TEMP_DIR a folder that is or can be made. Separate from loadConfig, which only reads
+ * the environment, so that a configuration can be checked away from the machine it is for.
+ * Throws one ConfigError listing every problem.
+ */
+export function checkConfigPaths(config: ServiceConfig): void {
+  const problems: string[] = [];
+  if (config.dataDir !== undefined) checkDataDir(problems, config.dataDir);
+  checkDatabasePath(problems, config.duckdbPath === ':memory:' ? config.duckdbPath : resolve(config.duckdbPath));
+  checkTempDir(problems, config.tempDir);
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
 /** ARC_DATA_DIR: an existing folder the service can list and read. */
-function checkDataDir(r: EnvReader, dir: string): void {
+function checkDataDir(r: string[], dir: string): void {
   const st = statOf(dir);
-  if (st === undefined) r.problems.push(`ARC_DATA_DIR ${dir} does not exist`);
-  else if (!st.isDirectory()) r.problems.push(`ARC_DATA_DIR ${dir} is not a folder`);
-  else if (!accessible(dir, constants.R_OK | constants.X_OK)) r.problems.push(`ARC_DATA_DIR ${dir} cannot be read by this user`);
+  if (st === undefined) r.push(`ARC_DATA_DIR ${dir} does not exist`);
+  else if (!st.isDirectory()) r.push(`ARC_DATA_DIR ${dir} is not a folder`);
+  else if (!accessible(dir, constants.R_OK | constants.X_OK)) r.push(`ARC_DATA_DIR ${dir} cannot be read by this user`);
 }
 
 /** DUCKDB_PATH: ':memory:', or a database file (or none yet) in an existing, writable folder. */
-function checkDatabasePath(r: EnvReader, path: string): void {
+function checkDatabasePath(r: string[], path: string): void {
   if (path === ':memory:') return;
   const st = statOf(path);
-  if (st !== undefined && !st.isFile()) r.problems.push(`DUCKDB_PATH ${path} is not a file`);
+  if (st !== undefined && !st.isFile()) r.push(`DUCKDB_PATH ${path} is not a file`);
   const parent = statOf(dirname(path));
-  if (parent === undefined || !parent.isDirectory()) r.problems.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} does not exist`);
-  else if (!accessible(dirname(path), constants.W_OK | constants.X_OK)) r.problems.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} is not writable by this user`);
+  if (parent === undefined || !parent.isDirectory()) r.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} does not exist`);
+  else if (!accessible(dirname(path), constants.W_OK | constants.X_OK)) r.push(`DUCKDB_PATH ${path}: the folder ${dirname(path)} is not writable by this user`);
 }
 
 /** DUCKDB_TEMP_DIR: a writable folder, or one that can be made under the nearest existing one. */
-function checkTempDir(r: EnvReader, dir: string): void {
+function checkTempDir(r: string[], dir: string): void {
   let existing = dir;
   while (statOf(existing) === undefined && dirname(existing) !== existing) existing = dirname(existing);
   const st = statOf(existing);
   if (st === undefined || !st.isDirectory()) {
-    r.problems.push(`DUCKDB_TEMP_DIR ${dir} cannot be a folder: ${existing} is not one`);
+    r.push(`DUCKDB_TEMP_DIR ${dir} cannot be a folder: ${existing} is not one`);
   } else if (!accessible(existing, constants.W_OK | constants.X_OK)) {
-    r.problems.push(`DUCKDB_TEMP_DIR ${dir}: ${existing} is not writable by this user`);
+    r.push(`DUCKDB_TEMP_DIR ${dir}: ${existing} is not writable by this user`);
   }
 }
 
@@ -137,10 +152,7 @@ export function loadConfig(env: Env): ServiceConfig {
   const dataDir = dataDirRaw === undefined ? undefined : resolve(dataDirRaw);
   if (dataDirRaw !== undefined && !isAbsolute(dataDirRaw) && dataDirRaw.startsWith('~')) {
     r.problems.push('ARC_DATA_DIR must be a path, "~" is not expanded');
-  } else if (dataDir !== undefined) {
-    checkDataDir(r, dataDir);
   }
-  checkDatabasePath(r, duckdbPath === ':memory:' ? duckdbPath : resolve(duckdbPath));
   const demoRaw = r.str('ARC_DEMO_DATA', 'auto');
   if (!['auto', 'true', 'false'].includes(demoRaw)) {
     r.problems.push(`ARC_DEMO_DATA must be auto, true or false, got ${JSON.stringify(demoRaw)}`);
@@ -195,7 +207,6 @@ export function loadConfig(env: Env): ServiceConfig {
     bodyLimitBytes: r.int('ARC_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     tempDir: resolve(r.str('DUCKDB_TEMP_DIR', resolve(r.str('TMPDIR', '/tmp'), 'arc-duckdb'))),
   };
-  checkTempDir(r, config.tempDir);
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

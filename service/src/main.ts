@@ -1,13 +1,17 @@
 import { runProcess } from '@arcops/common';
 import pino from 'pino';
-import { loadConfig } from './config.ts';
+import { checkConfigPaths, loadConfig } from './config.ts';
 import { trackLoadedModules } from './runtime.ts';
 
 // Wiring only: read config, size libuv's threadpool before any I/O uses it, build, listen,
 // close on SIGTERM.
 await runProcess({
   name: 'arc-service',
-  configure: () => loadConfig(process.env),
+  configure: () => {
+    const config = loadConfig(process.env);
+    checkConfigPaths(config);
+    return config;
+  },
   async start(config) {
     if (config.threadpoolSizeDefaulted) process.env.UV_THREADPOOL_SIZE = String(config.threadpoolSize);
     trackLoadedModules();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kubeVersion } from '../../hack/sync-manifests.ts';
 import { APPLY_KINDS } from '../../operator/src/metrics.ts';
-import { SERVICE_PORT, SIDECAR_PORT } from '../../operator/src/plan.ts';
+import { SERVICE_PORT, SIDECAR_PORT } from '../../operator/src/spec.ts';
 import { CHART, REPO_ROOT, find, helm, parseAll } from './chart-support.ts';
 import type { K8sObject } from './chart-support.ts';
 
@@ -126,7 +126,7 @@ describe('NetworkPolicies', () => {
     expect(operator?.spec.ingress.flatMap((r) => r.ports.map((p) => p.port))).toEqual(containerPorts);
     expect(operator?.spec.egress.flatMap((r) => r.ports.map((p) => p.port))).toEqual([443, 6443]);
     for (const w of workloads) {
-      // The ports of the pods the operator makes (operator/src/plan.ts).
+      // The ports of the pods the operator makes (operator/src/desired.ts).
       expect(w.spec.ingress.flatMap((r) => r.ports.map((p) => p.port))).toEqual([SERVICE_PORT, SIDECAR_PORT]);
       expect(w.spec.egress.flatMap((r) => r.ports.map((p) => p.port))).toEqual([443, 6443]);
     }

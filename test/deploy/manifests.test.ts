@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, driftedFiles, generateManifests } from '../../hack/sync-manifests.ts';
-import { stableStringify } from '../../operator/src/plan.ts';
+import { stableStringify } from '../../operator/src/hash.ts';
 import { find, kubectlLocal, parseAll, renderChart } from './chart-support.ts';
 
 describe('hack/sync-manifests.ts', () => {
