@@ -306,7 +306,8 @@ export function desiredPodDisruptionBudget(arcd: ArcDeployment, spec: ResolvedSp
     kind: 'PodDisruptionBudget',
     metadata: meta(arcd, n.podDisruptionBudget, 'query-service'),
     spec: {
-      maxUnavailable: spec.remediation.maxUnavailable,
+      // A number, never the percentage: the API server would round "90%" of 3 pods up to 3.
+      maxUnavailable: spec.remediation.maxUnavailablePods,
       selector: { matchLabels: selectorLabels(arcd.metadata.name) },
       // A pod that is not Ready may always be evicted: it serves nothing, so evicting it takes
       // nothing away. With IfHealthyBudget two sick pods out of three would each block the

@@ -190,7 +190,7 @@ export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
       mode: rem.mode ?? d.remediation.mode,
       unhealthySeconds: rem.unhealthySeconds ?? d.remediation.unhealthySeconds,
       maxUnavailable,
-      maxUnavailablePods: resolveIntOrPercent(maxUnavailable, replicas),
+      maxUnavailablePods: resolveMaxUnavailable(maxUnavailable, replicas),
       cooldownSeconds: rem.cooldownSeconds ?? d.remediation.cooldownSeconds,
       maxPerHour: rem.maxPerHour ?? d.remediation.maxPerHour,
       stormThreshold,
@@ -207,6 +207,17 @@ export function resolveSpec(spec: ArcDeploymentSpec): ResolvedSpec {
     podAnnotations: spec.podAnnotations ?? {},
     priorityClassName: spec.priorityClassName,
   };
+}
+
+/**
+ * remediation.maxUnavailable as a number of pods. A percentage rounds up, as a PDB does, but never
+ * to every pod of a fleet of more than one: the CRD refuses a number that high ("at least one pod
+ * has to keep serving"), and "90%" of 3 pods must not mean all 3. The PDB is written with this
+ * number too, so that the budget and the planner agree.
+ */
+export function resolveMaxUnavailable(value: IntOrString, replicas: number): number {
+  const n = resolveIntOrPercent(value, replicas);
+  return replicas > 1 ? Math.min(n, replicas - 1) : n;
 }
 
 /** Resolves an int-or-percentage against a total (percentages round up, as a PDB does). */

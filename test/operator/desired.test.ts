@@ -66,9 +66,12 @@ describe('desiredObjects', () => {
 
   it.each([
     [1, 1],
-    ['25%', '25%'],
-  ])('sets the PodDisruptionBudget maxUnavailable to remediation.maxUnavailable %j', (maxUnavailable, expected) => {
-    const pdb = desiredObjects(arcDeployment({ remediation: { maxUnavailable } })).find((o) => o.kind === 'PodDisruptionBudget');
+    ['25%', 1],
+    ['50%', 2],
+    ['90%', 2],
+    ['99%', 2],
+  ])('sets the PodDisruptionBudget maxUnavailable of 3 pods to remediation.maxUnavailable %j as %j pods, never all of them', (maxUnavailable, expected) => {
+    const pdb = desiredObjects(arcDeployment({ replicas: 3, remediation: { maxUnavailable } })).find((o) => o.kind === 'PodDisruptionBudget');
     expect(pdb?.spec).toEqual({
       maxUnavailable: expected,
       selector: { matchLabels: { 'app.kubernetes.io/name': 'arc', 'app.kubernetes.io/instance': 'demo' } },

@@ -18,6 +18,7 @@ describe('planRemediation: who is evicted', () => {
     ['a pod already being deleted', [p('a', { unhealthyFor: 60, deleting: true }), p('b'), p('c')], {}, []],
     ['maxUnavailable 1: the longest unhealthy first, one at a time', [p('a', { unhealthyFor: 40 }), p('b', { unhealthyFor: 90 }), p('c'), p('d'), p('e')], { stormThreshold: 3 }, ['b']],
     ['maxUnavailable 2 lets two go', [p('a', { unhealthyFor: 40 }), p('b', { unhealthyFor: 90 }), p('c'), p('d'), p('e')], { stormThreshold: 3, maxUnavailable: 2 }, ['b', 'a']],
+    ['maxUnavailable 90% of 3 leaves one pod serving', [p('a', { unhealthyFor: 40 }), p('b', { unhealthyFor: 90 }), p('c', { unhealthyFor: 60 })], { stormThreshold: 3, maxUnavailable: '90%' }, ['b', 'c']],
     ['maxUnavailable 40% of 5 = 2', [p('a', { unhealthyFor: 40 }), p('b', { unhealthyFor: 90 }), p('c'), p('d'), p('e')], { stormThreshold: 3, maxUnavailable: '40%' }, ['b', 'a']],
     ['a pod already going uses the only slot', [p('a', { unhealthyFor: 40 }), p('x', { deleting: true }), p('b'), p('c')], {}, []],
     ['a replacement not yet ready uses the only slot', [p('a', { unhealthyFor: 40 }), p('n', { noCondition: true, ready: false }), p('b')], {}, []],
