@@ -1,11 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseState } from '../support/db-state.ts';
-import { writeParquet } from '../support/parquet.ts';
-import { type RunningService, startService } from '../support/service.ts';
-import { fuzzCase, prng, refusedCalls, WRITES } from '../support/sql-attacks.ts';
+import { fuzzCase, prng, refusedCalls, startTarget, type Target, WRITES } from '../support/sql-attacks.ts';
 
 // Seeded and bounded: the same seed gives the same cases in the same order, and the run stops
 // after ARC_FUZZ_CASES cases or ARC_FUZZ_SECONDS seconds, whichever comes first. To explore:
@@ -15,25 +10,16 @@ const CASES = Number(process.env['ARC_FUZZ_CASES'] ?? 3000);
 const SECONDS = Number(process.env['ARC_FUZZ_SECONDS'] ?? 60);
 
 describe('read-only under fuzzing: random wrappings of every write and refused call', () => {
-  let dir: string;
-  let svc: RunningService;
+  let target: Target;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'arc-fuzz-'));
-    mkdirSync(join(dir, 'weather'));
-    await writeParquet(join(dir, 'weather', 'a.parquet'), "SELECT 'oslo' AS city, 1.5 AS temp");
-    await writeParquet(join(dir, 'trips.parquet'), 'SELECT range AS id FROM range(5)');
-    svc = await startService({ ARC_DATA_DIR: dir, ARC_DEMO_DATA: 'true' });
+    target = await startTarget();
   });
-  afterAll(async () => {
-    await svc.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => target.close());
 
   it(`refuses every case and changes nothing (seed ${SEED}, up to ${CASES} cases or ${SECONDS} s)`, { timeout: (SECONDS + 60) * 1000 }, async () => {
+    const { svc, dir } = target;
     const baseline = await databaseState(svc.service, dir);
-    const statements = [...WRITES.map(([, sql]) => sql), ...refusedCalls().map(([, sql]) => sql)].map((s) =>
-      s.replaceAll("'D'", `'${dir}'`).replaceAll("'D/", `'${dir}/`),
-    );
+    const statements = [...WRITES.map(([, sql]) => sql), ...refusedCalls().map(([, sql]) => sql)].map((s) => target.path(s));
     const random = prng(SEED);
     const deadline = Date.now() + SECONDS * 1000;
     const byStatus = new Map<number, number>();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, StatementType } from '@duckdb/node-api';
@@ -7,9 +7,8 @@ import { drift } from '../../hack/sql-functions.ts';
 import { CLASSIFIED } from '../../service/src/sql-functions.ts';
 import { factsOf } from '../../service/src/sql-facts.ts';
 import { databaseState } from '../support/db-state.ts';
-import { writeParquet } from '../support/parquet.ts';
-import { type RunningService, startService } from '../support/service.ts';
-import { refusedCalls, TYPE_EXAMPLES, TYPES_WITHOUT_TEXT, WRAPPERS, WRITES } from '../support/sql-attacks.ts';
+import type { RunningService } from '../support/service.ts';
+import { refusedCalls, startTarget, type Target, TYPE_EXAMPLES, TYPES_WITHOUT_TEXT, WRAPPERS, WRITES } from '../support/sql-attacks.ts';
 
 interface Envelope {
   success: boolean;
@@ -82,23 +81,20 @@ describe('the corpus is generated from DuckDB itself', () => {
 });
 
 describe('read-only means read-only: every write, wrapped every way, is refused and changes nothing', () => {
+  let target: Target;
   let dir: string;
   let svc: RunningService;
   let baseline: string;
   let requests = 0;
-  const path = (sql: string): string => sql.replaceAll("'D'", `'${dir}'`).replaceAll("'D/", `'${dir}/`);
+  const path = (sql: string): string => target.path(sql);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'arc-read-only-'));
-    mkdirSync(join(dir, 'weather'));
-    await writeParquet(join(dir, 'weather', 'a.parquet'), "SELECT 'oslo' AS city, 1.5 AS temp");
-    await writeParquet(join(dir, 'trips.parquet'), 'SELECT range AS id FROM range(5)');
-    svc = await startService({ ARC_DATA_DIR: dir, ARC_DEMO_DATA: 'true' });
+    target = await startTarget();
+    ({ dir, svc } = target);
     baseline = await databaseState(svc.service, dir);
   });
   afterAll(async () => {
-    await svc.close();
-    rmSync(dir, { recursive: true, force: true });
+    await target.close();
     process.stdout.write(`read-only proof: ${requests} wrapped forms sent, ${WRITES.length} writes and ${refusedCalls().length} refused calls, ${WRAPPERS.length} wrappers\n`);
   });
 

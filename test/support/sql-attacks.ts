@@ -1,4 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLASSIFIED } from '../../service/src/sql-functions.ts';
+import { writeParquet } from './parquet.ts';
+import { type RunningService, startService } from './service.ts';
 
 /**
  * The attack corpus of the read-only proof: statements that change the database, its settings
@@ -223,4 +228,30 @@ export function fuzzCase(r: () => number, statements: readonly string[]): string
   for (let i = 0; i < depth; i++) s = WRAPPERS[Math.floor(r() * WRAPPERS.length)]![1](s);
   if (r() < 0.5) s = MUTATIONS[Math.floor(r() * MUTATIONS.length)]!(s, r);
   return s;
+}
+
+/** The service the attacks are sent to: demo tables, and a data directory with a view and a file. */
+export interface Target {
+  svc: RunningService;
+  dir: string;
+  /** The statement with its `D` placeholders turned into the data directory. */
+  path(sql: string): string;
+  close(): Promise<void>;
+}
+
+export async function startTarget(): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), 'arc-read-only-'));
+  mkdirSync(join(dir, 'weather'));
+  await writeParquet(join(dir, 'weather', 'a.parquet'), "SELECT 'oslo' AS city, 1.5 AS temp");
+  await writeParquet(join(dir, 'trips.parquet'), 'SELECT range AS id FROM range(5)');
+  const svc = await startService({ ARC_DATA_DIR: dir, ARC_DEMO_DATA: 'true' });
+  return {
+    svc,
+    dir,
+    path: (sql) => sql.replaceAll("'D'", `'${dir}'`).replaceAll("'D/", `'${dir}/`),
+    close: async () => {
+      await svc.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
