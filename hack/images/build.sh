@@ -48,33 +48,21 @@ die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
 source "$REPO/hack/lib/apt.sh"
 # shellcheck source=hack/lib/daemon.sh
 source "$REPO/hack/lib/daemon.sh"
+# shellcheck source=hack/lib/docker.sh
+source "$REPO/hack/lib/docker.sh"
 
 NODE_BIN="$REPO/node_modules/node/bin/node"
 [[ -x "$NODE_BIN" ]] || die "$NODE_BIN is missing: run npm ci first (the npm package 'node' ships the Node 24 binary)"
 
-# ---- 1. packages ---------------------------------------------------------------------------
-need=()
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-# Our docker CLI may come from elsewhere; only the engine has to be there.
-if ! command -v docker >/dev/null 2>&1 && [[ " ${need[*]} " != *" docker.io "* ]]; then need+=(docker.io); fi
-[[ ${#need[@]} -eq 0 ]] || apt_install "${need[@]}"
-
-# ---- 2. engine -------------------------------------------------------------------------------
-engine_answers() { docker info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
-if engine_answers; then
+# ---- 1. packages, 2. engine ---------------------------------------------------------------
+command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+if docker_engine_answers; then
   log "using the running Docker engine $(docker info --format '{{.ServerVersion}}' 2>/dev/null)"
 else
-  [[ $(id -u) == 0 ]] || die "no Docker engine answers and starting dockerd needs root (run as root, or start Docker yourself)"
-  grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
-  grep -qw overlay /proc/filesystems || die "the kernel has no overlayfs (grep overlay /proc/filesystems): dockerd's overlay2 driver needs it"
-  mkdir -p "$STATE/pids" "$STATE/logs"
-  daemon_start dockerd "$STATE" "" dockerd --storage-driver=overlay2 \
-    --data-root="${ARC_DOCKER_ROOT:-/var/lib/docker}" --host=unix:///var/run/docker.sock
-  for _ in $(seq 120); do engine_answers && break; daemon_running dockerd "$STATE" >/dev/null || break; sleep 0.5; done
-  engine_answers || { tail -n 30 "$STATE/logs/dockerd.log" >&2; die "dockerd did not answer within 60 s (log: $STATE/logs/dockerd.log)"; }
+  ensure_docker_engine "$STATE" || die "no Docker engine"
   log "dockerd is up (stop it with: npm run cluster:down)"
 fi
+command -v docker >/dev/null 2>&1 || apt_install docker.io
 
 # ---- 3. base images --------------------------------------------------------------------------
 # The Debian mirror apt already uses (no host is named here).
@@ -138,7 +126,8 @@ LABEL arcops.dev/base-stamp="$BASE_STAMP"
 CMD ["node"]
 DOCKERFILE
   log "building $BASE_IMAGE (Node $NODE_VERSION, npm $NPM_VERSION)"
-  DOCKER_BUILDKIT=0 docker build -q -t "$BASE_IMAGE" "$ctx" >/dev/null 2>&1
+  DOCKER_BUILDKIT=0 docker build -t "$BASE_IMAGE" "$ctx" >"$IMG_CACHE/build-base.log" 2>&1 ||
+    { tail -n 20 "$IMG_CACHE/build-base.log" >&2; die "building $BASE_IMAGE failed"; }
   log "$BASE_IMAGE built in $((SECONDS - t0)) s"
 }
 
@@ -159,7 +148,8 @@ COPY ca.crt /usr/local/share/arc-build/ca.crt
 ENV NPM_CONFIG_CAFILE=/usr/local/share/arc-build/ca.crt
 LABEL arcops.dev/build-stamp="$sum"
 DOCKERFILE
-  DOCKER_BUILDKIT=0 docker build -q -t "$BUILD_IMAGE" "$ctx" >/dev/null 2>&1
+  DOCKER_BUILDKIT=0 docker build -t "$BUILD_IMAGE" "$ctx" >"$IMG_CACHE/build-base.log" 2>&1 ||
+    { tail -n 20 "$IMG_CACHE/build-base.log" >&2; die "building $BUILD_IMAGE failed"; }
   log "$BUILD_IMAGE built (npm's cafile: $BUILD_CA)"
 }
 
