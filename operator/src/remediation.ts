@@ -110,10 +110,13 @@ function serviceImage(pod: ObservedPod): string | undefined {
   return pod.spec?.containers?.find((c) => c.name === SERVICE_CONTAINER)?.image;
 }
 
-/** The first forbidden path named in the sidecar's message, else the whole message. */
+/**
+ * The first forbidden path named in the sidecar's message, else the whole message. A path found
+ * through the shared process namespace comes as `pid N:/path` (sidecar/src/scan.ts): the path.
+ */
 export function forbiddenFile(message: string | undefined): string {
   const text = message ?? '';
-  const tree = /in the service's tree: ([^,;\s]+)/.exec(text);
+  const tree = /in the service's tree: (?:pid \d+:)?([^,;\s]+)/.exec(text);
   if (tree?.[1] !== undefined) return tree[1];
   const loaded = /has loaded ([^,;\s]+)/.exec(text);
   if (loaded?.[1] !== undefined) return loaded[1];
