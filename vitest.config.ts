@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 import cluster from './test/cluster/vitest.project.ts';
 
-// Tiers: `unit` (pure logic, plus the real DuckDB and real HTTP sockets on loopback) and
-// `cluster` (a real kube-apiserver, see test/cluster/vitest.project.ts).
+// Tiers: `unit` (pure logic, plus the real DuckDB and real HTTP sockets on loopback),
+// `cluster` (a real kube-apiserver, see test/cluster/vitest.project.ts) and `real-node` (our
+// images on a real kubelet, test/e2e/real-node.e2e.test.ts), which runs after the other two so
+// that the machine's cores are its own.
 export default defineConfig({
   resolve: { conditions: ['arc-source'] },
   ssr: { resolve: { conditions: ['arc-source'] } },
@@ -13,12 +15,21 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/cluster/**', 'test/**/*.cluster.test.ts', 'node_modules/**'],
+          exclude: ['test/cluster/**', 'test/**/*.cluster.test.ts', 'test/**/*.e2e.test.ts', 'node_modules/**'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },
       cluster,
+      {
+        extends: true,
+        test: {
+          name: 'real-node',
+          include: ['test/**/*.e2e.test.ts'],
+          sequence: { groupOrder: 1 },
+          testTimeout: 55 * 60_000,
+        },
+      },
     ],
   },
 });
