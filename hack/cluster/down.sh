@@ -33,7 +33,11 @@ die() { printf '[cluster down] ERROR: %s\n' "$*" >&2; exit 1; }
 source "$REPO/hack/lib/daemon.sh"
 # shellcheck source=hack/cluster/real-node.sh
 source "$HERE/real-node.sh"
-real_node_down
+# The node's agents first (they talk to the API server); the rest of the node (containers,
+# containerd, the bridge) only once nothing is left that dials the API server's bridge address:
+# without the bridge that address would be routed off the machine.
+daemon_stop kubelet "$STATE"
+daemon_stop kube-proxy "$STATE"
 
 pid_of() { # component -> pid when it still runs that component's binary
   local c=$1 pid
@@ -63,6 +67,7 @@ for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   rm -f "$STATE/pids/$c.pid"
 done
 [[ $stopped -gt 0 ]] || log "no component was running"
+real_node_down
 daemon_stop dockerd "$STATE" 30
 
 if [[ $PURGE == 1 ]]; then

@@ -301,9 +301,11 @@ done
 
 # The other mode (with or without the real node) runs: the API server must bind and advertise
 # another address, and every client's kubeconfig names it. Restart all but etcd.
-if pid=$(pid_of kube-apiserver) && [[ -n "$pid" ]] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--advertise-address=$ADVERTISE_ADDRESS "; then
+pid=$(pid_of kube-apiserver)
+if [[ -n "$pid" && "$(tr '\0' ' ' <"/proc/$pid/cmdline")" != *"--advertise-address=$ADVERTISE_ADDRESS "* ]]; then
   log "switching $([[ $REAL_NODE == 1 ]] && echo to || echo away from) the real node: restarting the control plane"
-  [[ $REAL_NODE == 1 ]] || real_node_down
+  daemon_stop kubelet "$STATE"
+  daemon_stop kube-proxy "$STATE"
   for c in kwok kube-scheduler kube-controller-manager kube-apiserver; do
     pid=$(pid_of "$c")
     [[ -n "$pid" ]] || continue
@@ -311,6 +313,8 @@ if pid=$(pid_of kube-apiserver) && [[ -n "$pid" ]] && ! tr '\0' ' ' <"/proc/$pid
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # Only now that nothing dials the bridge address: the rest of the node, and the bridge.
+  [[ $REAL_NODE == 1 ]] || real_node_down
 fi
 
 if cluster_healthy >/dev/null 2>&1; then
