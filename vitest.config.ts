@@ -3,8 +3,9 @@ import cluster from './test/cluster/vitest.project.ts';
 
 // Tiers: `unit` (pure logic, plus the real DuckDB and real HTTP sockets on loopback),
 // `cluster` (a real kube-apiserver, see test/cluster/vitest.project.ts) and `real-node` (our
-// images on a real kubelet, test/e2e/real-node.e2e.test.ts), which runs after the other two so
-// that the machine's cores are its own.
+// images on a real kubelet, test/e2e/real-node.e2e.test.ts). real-node has a group of its own
+// (sequence.groupOrder 1), so no other tier runs beside it; vitest puts projects whose files run
+// one at a time (cluster; unit too where there is a single worker, as on 2 cores) in a last group.
 export default defineConfig({
   resolve: { conditions: ['arc-source'] },
   ssr: { resolve: { conditions: ['arc-source'] } },
