@@ -457,5 +457,5 @@ done
 log "up in $(( $(date +%s) - t0 ))s: $(kubectl version 2>/dev/null | tail -n1); ${NODES} kwok nodes$([[ $REAL_NODE == 1 ]] && echo " and the real node $REAL_NODE_NAME") Ready"
 log "kubeconfig: $KUBECONFIG_FILE  (export KUBECONFIG=$KUBECONFIG_FILE, or: . $STATE/env)"
 log "kubectl/helm/etcdctl: $BIN"
-log "logs: $LOGS/{$(IFS=,; echo "${COMPONENTS[*]}")}.log"
+log "logs: $LOGS/{$(IFS=,; echo "${COMPONENTS[*]}")$([[ $REAL_NODE == 1 ]] && echo ",containerd,kubelet,kube-proxy")}.log"
 log "stop with: npm run cluster:down"

@@ -123,14 +123,16 @@ else
     log "clearing what an earlier run left in $ARC_CLUSTER_DIR"
     bash "$ROOT/hack/cluster/down.sh" --purge >&2
   fi
-  t=$SECONDS
-  log "building the images (hack/images/build.sh --tag $TAG)"
-  bash "$ROOT/hack/images/build.sh" --tag "$TAG" >&2
-  figure "images:build took $((SECONDS - t)) s"
+  # The cluster first: up.sh marks the folder as its own (so that --purge may delete it), and a
+  # dockerd it or images:build has to start records its pid there.
   t=$SECONDS
   log "starting the local control plane with its real node (state: $ARC_CLUSTER_DIR)"
   bash "$ROOT/hack/cluster/up.sh" --real-node >&2
   figure "cluster:up --real-node took $((SECONDS - t)) s"
+  t=$SECONDS
+  log "building the images (hack/images/build.sh --tag $TAG)"
+  bash "$ROOT/hack/images/build.sh" --tag "$TAG" >&2
+  figure "images:build took $((SECONDS - t)) s"
   PATH="$ARC_CLUSTER_DIR/bin:$PATH"
   # shellcheck source=hack/cluster/real-node.sh
   STATE=$ARC_CLUSTER_DIR HERE="$ROOT/hack/cluster" source "$ROOT/hack/cluster/real-node.sh"
@@ -197,11 +199,18 @@ if [[ $MODE == real-node ]]; then
       cid=${cid#containerd://}
       f=$(find /sys/fs/cgroup/memory /sys/fs/cgroup -maxdepth 6 -path "*${uid//-/_}*" -name "$cid" -o -maxdepth 6 -path "*$uid*" -name "$cid" 2>/dev/null | head -n1)
       if [[ -n "$f" ]]; then
+        # The processes' own VmRSS too (with the shared pages of the binary that the cgroup's
+        # rss leaves out).
+        vmrss=0
+        for pid in $(cat "$f/cgroup.procs" 2>/dev/null); do
+          kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+          vmrss=$((vmrss + ${kb:-0}))
+        done
         if [[ -f "$f/memory.usage_in_bytes" ]]; then
           rss=$(awk '$1 == "total_rss" { print $2 }' "$f/memory.stat")
-          figure "memory $ns/$cname: usage $(( $(<"$f/memory.usage_in_bytes") / 1048576 )) MiB, rss $((rss / 1048576)) MiB (cgroup $f)"
+          figure "memory $ns/$cname: cgroup usage $(( $(<"$f/memory.usage_in_bytes") / 1048576 )) MiB, cgroup rss $((rss / 1048576)) MiB, processes' VmRSS $((vmrss / 1024)) MiB"
         elif [[ -f "$f/memory.current" ]]; then
-          figure "memory $ns/$cname: current $(( $(<"$f/memory.current") / 1048576 )) MiB (cgroup $f)"
+          figure "memory $ns/$cname: cgroup current $(( $(<"$f/memory.current") / 1048576 )) MiB, processes' VmRSS $((vmrss / 1024)) MiB"
         fi
       fi
     done < <(kubectl -n "$ns" get pod "$p" -o jsonpath='{range .status.containerStatuses[*]}{.name} {.containerID}{"\n"}{end}')
