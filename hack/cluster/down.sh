@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stops the local control plane started by hack/cluster/up.sh (npm run cluster:down): the real
-# node first when there is one (kubelet, kube-proxy, its containers, containerd, the pod bridge
-# and the iptables rules added for it), then the control plane, and last the dockerd that
-# hack/images/build.sh or up.sh started (never an engine they found running).
+# node's kubelet and kube-proxy first when there is one, then the control plane, then the rest
+# of the node (its containers, containerd, the pod bridge and the iptables rules added for it),
+# and last the dockerd that hack/images/build.sh or up.sh started (never one found running).
 #   --purge   also delete the state folder (etcd data, certificates, kubeconfig, logs)
 # Processes are found through their pid files in ${ARC_CLUSTER_DIR:-<repo>/.cluster}/pids and
 # are only signalled when the pid still runs that component's binary.
@@ -15,7 +15,7 @@ PURGE=0
 for arg in "$@"; do
   case "$arg" in
     --purge) PURGE=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "down.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -19,7 +19,8 @@
 #   ARC_CLUSTER_DIR (default <repo>/.cluster: dockerd's pid file and log when started here),
 #   ARC_DOCKER_ROOT (dockerd's data root when started here, default /var/lib/docker),
 #   ARC_BUILD_CA (CA bundle for npm inside the build, default /etc/ssl/certs/ca-certificates.crt;
-#   empty: none), DOCKER_BUILDKIT (1 by default; 0 uses the legacy builder).
+#   empty: none), DOCKER_BUILDKIT (unset: BuildKit when a docker CLI here can drive it, else the
+#   legacy builder; 0: the legacy builder).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --tag) TAG=${2:?--tag needs a value}; shift ;;
     --no-cache) NO_CACHE=(--no-cache) ;;
     --base-only) BASE_ONLY=1 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "images/build.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
