@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image per deployable, from one build:
 #   docker build --target service  -t arc-service:dev  .
 #   docker build --target sidecar  -t arc-sidecar:dev  .
@@ -8,12 +7,22 @@
 # Every image is compiled from the sources in the build context (.dockerignore keeps dist/,
 # node_modules/ and tests out of it): no stale file from a developer's tree can get in, which is
 # how the broken pool once reached production. `npm test` lists each image's files
-# (hack/image-files.ts, which reads this file) and fails on a forbidden module.
+# (hack/image-files.ts, which reads this file) and fails on a forbidden module; `npm run
+# images:build` scans the built images themselves (hack/image-scan.ts).
+#
+# No `# syntax=` line: it would make BuildKit pull a frontend image, and machines without a
+# registry could not build at all. Builds with BuildKit and with the legacy builder.
 
+# The base of every image. `npm run images:build` passes a local one (arc-node:24, made from
+# Debian packages and our Node 24 binary) where no registry can be reached.
 ARG NODE_IMAGE=node:24-bookworm-slim
+# The image the build stages run `npm ci` in; the runtime images never derive from it. images:build
+# passes the base plus the CA bundle this machine trusts (npm's cafile), so the CA stays out of
+# the images we ship.
+ARG NODE_BUILD_IMAGE=${NODE_IMAGE}
 
 # ---- build: all dependencies, tsc -b on a clean tree ----
-FROM ${NODE_IMAGE} AS build
+FROM ${NODE_BUILD_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
 COPY common/package.json common/
@@ -28,7 +37,7 @@ COPY operator/ operator/
 RUN npx tsc -b tsconfig.build.json
 
 # ---- production dependencies of one workspace (no dev dependencies, no other workspace's) ----
-FROM ${NODE_IMAGE} AS prod-deps
+FROM ${NODE_BUILD_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY common/package.json common/

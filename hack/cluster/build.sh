@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds the local control plane from Go modules (no Docker, no release downloads):
 #   etcd + etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-#   kwok and helm, at the versions pinned in hack/cluster/versions.env; and the checking tools
-#   the tests run on the chart: promtool (Prometheus rules and metrics) and kubeconform.
+#   kwok and helm, at the versions pinned in hack/cluster/versions.env; for the real node
+#   (up.sh --real-node) kubelet and kube-proxy, from the same k8s.io/kubernetes module and version
+#   as the control plane (component kubernetes-node: its build reuses the control plane's module
+#   folder and Go build cache, so only ~150 more packages are compiled when both build together);
+#   and the checking tools the tests run on the chart: promtool (Prometheus rules and metrics)
+#   and kubeconform.
 #
 # Binaries go to a cache OUTSIDE the repo, one folder per component and version:
 #   ${ARC_CACHE_DIR:-$HOME/.cache/arc-operator}/bin/<component>-<version>/
 # Each folder gets a .stamp once its build has succeeded; a stamped folder is never rebuilt,
 # so only the first run on a machine pays (about 15 minutes on 2 cores).
 #
-# Usage: hack/cluster/build.sh [--force] [--print-bin-dirs] [etcd|kubernetes|kwok|helm|promtool|kubeconform ...]
+# Usage: hack/cluster/build.sh [--force] [--print-bin-dirs] [etcd|kubernetes|kubernetes-node|kwok|helm|promtool|kubeconform ...]
 #   (no component names = all of them)
 set -euo pipefail
 
@@ -26,6 +30,7 @@ bin_dir() { # component -> folder of its binaries
   case "$1" in
     etcd) echo "$BIN_ROOT/etcd-$ARC_ETCD_VERSION" ;;
     kubernetes) echo "$BIN_ROOT/kubernetes-$ARC_K8S_VERSION" ;;
+    kubernetes-node) echo "$BIN_ROOT/kubernetes-node-$ARC_K8S_VERSION" ;;
     kwok) echo "$BIN_ROOT/kwok-$ARC_KWOK_VERSION" ;;
     helm) echo "$BIN_ROOT/helm-$ARC_HELM_VERSION" ;;
     promtool) echo "$BIN_ROOT/promtool-$ARC_PROMETHEUS_VERSION" ;;
@@ -34,7 +39,8 @@ bin_dir() { # component -> folder of its binaries
   esac
 }
 
-ALL_COMPONENTS=(etcd kubernetes kwok helm)
+# kubernetes-node right after kubernetes: it compiles little on top of it, while the cache is warm.
+ALL_COMPONENTS=(etcd kubernetes kubernetes-node kwok helm)
 ALL_COMPONENTS+=(promtool kubeconform)
 FORCE=0
 components=()
@@ -44,8 +50,8 @@ for arg in "$@"; do
     --print-bin-dirs)
       for c in "${ALL_COMPONENTS[@]}"; do bin_dir "$c"; done
       exit 0 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    etcd|kubernetes|kwok|helm) components+=("$arg") ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    etcd|kubernetes|kubernetes-node|kwok|helm) components+=("$arg") ;;
     promtool|kubeconform) components+=("$arg") ;;
     *) echo "build.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -132,17 +138,19 @@ module_field() { # module@version field -> value from `go mod download -json`
   go mod download -json "$1" | sed -n "s/^[[:space:]]*\"$2\": \"\(.*\)\",\{0,1\}\$/\1/p"
 }
 
-build_kubernetes() {
-  local v=$ARC_K8S_VERSION t0 work tmp logf gomod info
-  t0=$(date +%s)
+# The wrapper module that builds Kubernetes commands: k8s.io/kubernetes at ARC_K8S_VERSION, its
+# staging modules replaced by their published copies. Shared by kubernetes and kubernetes-node
+# (one module folder, one set of selected module versions, one Go build cache).
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+kubernetes_module() { # logfile -> prints the module folder, ready to build
+  local v=$ARC_K8S_VERSION logf=$1 work gomod want c
   work="$SRC_ROOT/kubernetes-$v"
-  logf="$LOG_ROOT/build-kubernetes-$v.log"
-  : >"$logf"
-  log "kubernetes $v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (log: $logf)"
+  want=$(for c in "${KUBE_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done)
+  if [[ -f "$work/go.sum" && -f "$work/.ready" ]] && grep -qF "$want" "$work/tools.go" 2>/dev/null; then
+    echo "$work"; return 0
+  fi
   rm -rf "$work"; mkdir -p "$work"
-  cd "$work"
-  gomod=$(module_field "k8s.io/kubernetes@$v" GoMod)
-  info=$(module_field "k8s.io/kubernetes@$v" Info)
+  gomod=$(cd "$work" && module_field "k8s.io/kubernetes@$v" GoMod)
   [[ -f "$gomod" ]] || die "could not download k8s.io/kubernetes@$v (see: go mod download -json k8s.io/kubernetes@$v)"
 
   # The release's go.mod points each staging module at ./staging/src/...; a module outside the
@@ -163,39 +171,61 @@ build_kubernetes() {
     local m
     for m in $staging; do echo "	$m => $m $staging_v"; done
     echo ")"
-  } >go.mod
-  cat >tools.go <<'EOF'
-//go:build tools
-
-// Package tools pins the Kubernetes commands this module builds.
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
+  } >"$work/go.mod"
+  {
+    echo '//go:build tools'
+    echo
+    echo '// Package tools pins the Kubernetes commands this module builds.'
+    echo 'package tools'
+    echo
+    echo 'import ('
+    echo "$want"
+    echo ')'
+  } >"$work/tools.go"
   log "kubernetes $v: replacing $(wc -w <<<"$staging") staging modules with $staging_v; resolving modules"
-  run_logged "$logf" "${NICE[@]}" go mod tidy
+  (cd "$work" && run_logged "$logf" "${NICE[@]}" go mod tidy)
+  touch "$work/.ready"
+  echo "$work"
+}
 
-  # Version strings as the release build sets them (hack/lib/version.sh), so that
-  # `kubectl version` and /version report the real release.
-  local minor build_date ld=(-s -w) pkg
+kube_ldflags() { # -> the -ldflags value: version strings as the release build sets them
+  local v=$ARC_K8S_VERSION minor build_date info ld=(-s -w) pkg
+  info=$(module_field "k8s.io/kubernetes@$v" Info)
   minor=${v#v1.}; minor=${minor%%.*}
   build_date=$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info")
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=("-X $pkg.gitVersion=$v" "-X $pkg.gitMajor=1" "-X $pkg.gitMinor=$minor"
          "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=${build_date:-1970-01-01T00:00:00Z}")
   done
-  tmp=$(new_tmp kubernetes)
-  log "kubernetes $v: compiling (the long part: about 10 minutes on 2 cores)"
-  run_logged "$logf" "${NICE[@]}" go build -ldflags "${ld[*]}" -o "$tmp/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-  "$tmp/kubectl" version --client >>"$logf" 2>&1 || die "built kubectl does not run (see $logf)"
-  finish kubernetes "$tmp" "$t0"
+  echo "${ld[*]}"
+}
+
+build_kube_commands() { # component description command...
+  local c=$1 what=$2; shift 2
+  local v=$ARC_K8S_VERSION t0 work tmp logf ld cmd pkgs=()
+  t0=$(date +%s)
+  logf="$LOG_ROOT/build-$c-$v.log"
+  : >"$logf"
+  log "$c $v: building $* (log: $logf)"
+  work=$(kubernetes_module "$logf")
+  cd "$work"
+  ld=$(kube_ldflags)
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  tmp=$(new_tmp "$c")
+  log "$c $v: compiling ($what)"
+  run_logged "$logf" "${NICE[@]}" go build -ldflags "$ld" -o "$tmp/" "${pkgs[@]}"
+  "$tmp/$1" --version >>"$logf" 2>&1 || "$tmp/$1" version --client >>"$logf" 2>&1 || die "built $1 does not run (see $logf)"
+  finish "$c" "$tmp" "$t0"
+}
+
+build_kubernetes() {
+  build_kube_commands kubernetes "the long part: about 10 minutes on 2 cores" \
+    kubectl kube-apiserver kube-controller-manager kube-scheduler
+}
+
+build_kubernetes-node() {
+  build_kube_commands kubernetes-node "a few minutes after the control plane, about 10 alone" \
+    kubelet kube-proxy
 }
 
 build_etcd() {

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Stops the local control plane started by hack/cluster/up.sh (npm run cluster:down).
+# Stops the local control plane started by hack/cluster/up.sh (npm run cluster:down): the real
+# node's kubelet and kube-proxy first when there is one, then the control plane, then the rest
+# of the node (its containers, containerd, the pod bridge and the iptables rules added for it),
+# and last the dockerd that hack/images/build.sh or up.sh started (never one found running).
 #   --purge   also delete the state folder (etcd data, certificates, kubeconfig, logs)
 # Processes are found through their pid files in ${ARC_CLUSTER_DIR:-<repo>/.cluster}/pids and
 # are only signalled when the pid still runs that component's binary.
@@ -12,7 +15,7 @@ PURGE=0
 for arg in "$@"; do
   case "$arg" in
     --purge) PURGE=1 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "down.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -24,6 +27,17 @@ if [[ ! -d "$STATE" ]]; then
   exit 0
 fi
 STATE=$(cd "$STATE" && pwd)
+BIN="$STATE/bin"
+die() { printf '[cluster down] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=hack/lib/daemon.sh
+source "$REPO/hack/lib/daemon.sh"
+# shellcheck source=hack/cluster/real-node.sh
+source "$HERE/real-node.sh"
+# The node's agents first (they talk to the API server); the rest of the node (containers,
+# containerd, the bridge) only once nothing is left that dials the API server's bridge address:
+# without the bridge that address would be routed off the machine.
+daemon_stop kubelet "$STATE"
+daemon_stop kube-proxy "$STATE"
 
 pid_of() { # component -> pid when it still runs that component's binary
   local c=$1 pid
@@ -53,6 +67,8 @@ for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   rm -f "$STATE/pids/$c.pid"
 done
 [[ $stopped -gt 0 ]] || log "no component was running"
+real_node_down
+daemon_stop dockerd "$STATE" 30
 
 if [[ $PURGE == 1 ]]; then
   if [[ -f "$STATE/.arc-cluster" ]]; then

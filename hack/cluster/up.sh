@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Starts the local Kubernetes control plane on 127.0.0.1 (npm run cluster:up):
 #   etcd -> kube-apiserver -> kube-controller-manager + kube-scheduler -> kwok (+ fake Nodes)
+# With --real-node (npm run cluster:up -- --real-node), root only: also a real kubelet and
+# kube-proxy over their own containerd, pods on the bridge arc-br0 (hack/cluster/real-node.sh).
+# The API server then binds and advertises the host's address on that bridge (10.233.0.1 by
+# default) instead of 127.0.0.1, and no kwok Node is made unless ARC_CLUSTER_NODES asks for some.
 # Builds missing binaries first (hack/cluster/build.sh), generates certificates, service-account
 # keys and an admin kubeconfig with openssl, and returns once the Nodes are Ready and the
 # `default` ServiceAccount exists. Idempotent: a healthy cluster is left alone, a component
@@ -9,7 +13,8 @@
 # Environment:
 #   ARC_CLUSTER_DIR        state folder (kubeconfig, certs, etcd data, logs, pids)
 #   ARC_CACHE_DIR          binary cache (default $HOME/.cache/arc-operator)
-#   ARC_CLUSTER_NODES      number of fake Nodes (default 3)
+#   ARC_CLUSTER_NODES      number of fake Nodes (default 3; 0 with --real-node)
+#   ARC_POD_CIDR           the real node's pod network, one /24 on arc-br0 (default 10.233.0.0/24)
 #   ARC_CLUSTER_TIMEOUT    seconds to wait for each component (default 120)
 #   ARC_APISERVER_PORT (26443), ARC_ETCD_PORT (22379, peer +1), ARC_KCM_PORT (20257),
 #   ARC_SCHEDULER_PORT (20259), ARC_KWOK_PORT (20250)
@@ -30,8 +35,16 @@ REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source=hack/cluster/versions.env
 source "$HERE/versions.env"
 
+REAL_NODE=0
+for arg in "$@"; do
+  case "$arg" in
+    --real-node) REAL_NODE=1 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "up.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
 STATE=${ARC_CLUSTER_DIR:-$REPO/.cluster}
-NODES=${ARC_CLUSTER_NODES:-3}
+if [[ $REAL_NODE == 1 ]]; then NODES=${ARC_CLUSTER_NODES:-0}; else NODES=${ARC_CLUSTER_NODES:-3}; fi
 NODE_NAMES=()
 for (( i = 0; i < NODES; i++ )); do NODE_NAMES+=("kwok-node-$i"); done
 TIMEOUT=${ARC_CLUSTER_TIMEOUT:-120}
@@ -41,11 +54,26 @@ ETCD_PEER_PORT=$((ETCD_PORT + 1))
 KCM_PORT=${ARC_KCM_PORT:-20257}
 SCHEDULER_PORT=${ARC_SCHEDULER_PORT:-20259}
 KWOK_PORT=${ARC_KWOK_PORT:-20250}
-# The address the API server advertises (the `kubernetes` Service's endpoint). It is a
-# documentation address (RFC 5737): nothing here ever sends traffic to it.
+# The address the API server advertises (the `kubernetes` Service's endpoint). Without a real
+# node it is a documentation address (RFC 5737): nothing here ever sends traffic to it. With the
+# real node it is the host's address on the pod bridge, where the API server also listens: pods
+# reach it there through the `kubernetes` Service (kube-proxy), and nothing leaves the machine.
 ADVERTISE_ADDRESS=192.0.2.10
+API_HOST=127.0.0.1
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
+# shellcheck source=hack/cluster/real-node.sh
+source "$HERE/real-node.sh"
+if [[ $REAL_NODE == 1 ]]; then
+  ADVERTISE_ADDRESS=$BRIDGE_IP
+  API_HOST=$BRIDGE_IP
+fi
+# shellcheck source=hack/lib/apt.sh
+source "$REPO/hack/lib/apt.sh"
+# shellcheck source=hack/lib/daemon.sh
+source "$REPO/hack/lib/daemon.sh"
+# shellcheck source=hack/lib/docker.sh
+source "$REPO/hack/lib/docker.sh"
 
 log() { printf '[cluster up] %s\n' "$*" >&2; }
 die() { printf '[cluster up] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -107,7 +135,7 @@ kind: Config
 clusters:
 - name: arc-local
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$API_HOST:$APISERVER_PORT
     certificate-authority-data: $(base64 -w0 <"$CERTS/ca.crt")
 users:
 - name: $user
@@ -132,6 +160,10 @@ generate_credentials() {
   gen_ca ca arc-local-ca
   # The aggregation layer's CA (requestheader authentication), as kubeadm sets it up.
   gen_ca front-proxy-ca arc-local-front-proxy-ca
+  # A certificate made before the real node was asked for lacks the bridge address: renew it.
+  if [[ -f "$CERTS/apiserver.crt" ]] && ! openssl x509 -in "$CERTS/apiserver.crt" -noout -text | grep -q "IP Address:$ADVERTISE_ADDRESS\b"; then
+    rm -f "$CERTS/apiserver.crt" "$CERTS/apiserver.key"
+  fi
   gen_cert apiserver "/CN=kube-apiserver" \
     "extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:$ADVERTISE_ADDRESS,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
@@ -152,6 +184,7 @@ subjectAltName=IP:127.0.0.1,DNS:localhost"
   write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" kube-controller-manager system:kube-controller-manager
   write_kubeconfig "$STATE/kube-scheduler.kubeconfig" kube-scheduler system:kube-scheduler
   write_kubeconfig "$STATE/kwok.kubeconfig" kwok kwok
+  [[ $REAL_NODE == 0 ]] || real_node_credentials
   umask 022
   cat >"$STATE/env" <<EOF
 # source this file to use the local cluster from a shell: . $STATE/env
@@ -161,7 +194,8 @@ EOF
 }
 
 # ---- process helpers ------------------------------------------------------------------------
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+(( NODES == 0 )) || COMPONENTS+=(kwok)
 
 pid_of() { # component -> pid if it is running (and really is that binary), else nothing
   local c=$1 pid
@@ -239,12 +273,14 @@ nodes_ready() { # every fake Node Ready, and kwok holding its Lease (so it manag
   leases=$(kubectl -n kube-node-lease get leases "${NODE_NAMES[@]}" -o jsonpath='{range .items[*]}{.spec.holderIdentity}{"\n"}{end}' | grep -c . || true)
   (( ready == NODES && leases == NODES ))
 }
+(( NODES > 0 )) || nodes_ready() { true; }
 default_sa_exists() { kubectl -n default get serviceaccount default; }
 
 cluster_healthy() {
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
-  apiserver_ready && nodes_ready && default_sa_exists
+  apiserver_ready && nodes_ready && default_sa_exists || return 1
+  [[ $REAL_NODE == 0 ]] || real_node_running
 }
 
 # ---- main -----------------------------------------------------------------------------------
@@ -262,6 +298,24 @@ for c in "${COMPONENTS[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
   fi
 done
+
+# The other mode (with or without the real node) runs: the API server must bind and advertise
+# another address, and every client's kubeconfig names it. Restart all but etcd.
+pid=$(pid_of kube-apiserver)
+if [[ -n "$pid" && "$(tr '\0' ' ' <"/proc/$pid/cmdline")" != *"--advertise-address=$ADVERTISE_ADDRESS "* ]]; then
+  log "switching $([[ $REAL_NODE == 1 ]] && echo to || echo away from) the real node: restarting the control plane"
+  daemon_stop kubelet "$STATE"
+  daemon_stop kube-proxy "$STATE"
+  for c in kwok kube-scheduler kube-controller-manager kube-apiserver; do
+    pid=$(pid_of "$c")
+    [[ -n "$pid" ]] || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  # Only now that nothing dials the bridge address: the rest of the node, and the bridge.
+  [[ $REAL_NODE == 1 ]] || real_node_down
+fi
 
 if cluster_healthy >/dev/null 2>&1; then
   log "already up and healthy: $("$BIN/kubectl" version --kubeconfig "$KUBECONFIG_FILE" 2>/dev/null | tail -n1)"
@@ -284,9 +338,15 @@ start etcd "$ETCD_PORT" \
   --log-level=warn
 wait_until etcd "etcd to be healthy on 127.0.0.1:$ETCD_PORT" etcd_healthy
 
+[[ $REAL_NODE == 0 ]] || { (( NODES == 0 )) || log "note: pods may land on the $NODES kwok Nodes too (ARC_CLUSTER_NODES)"; }
+if [[ $REAL_NODE == 1 ]]; then
+  reason=$(real_node_unsupported) && die "cannot run the real node here: $reason"
+  apt_install "${REAL_NODE_PACKAGES[@]}" || die "could not install ${REAL_NODE_PACKAGES[*]}"
+  real_node_bridge
+fi
 start kube-apiserver "$APISERVER_PORT" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 \
+  --bind-address="$API_HOST" \
   --secure-port="$APISERVER_PORT" \
   --advertise-address="$ADVERTISE_ADDRESS" \
   --tls-cert-file="$CERTS/apiserver.crt" \
@@ -299,7 +359,7 @@ start kube-apiserver "$APISERVER_PORT" \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$CERTS/front-proxy-client.crt" \
   --proxy-client-key-file="$CERTS/front-proxy-client.key" \
-  --authorization-mode=RBAC \
+  --authorization-mode="$([[ $REAL_NODE == 1 ]] && echo Node,RBAC || echo RBAC)" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$CERTS/sa.pub" \
   --service-account-signing-key-file="$CERTS/sa.key" \
@@ -311,7 +371,7 @@ start kube-apiserver "$APISERVER_PORT" \
   --kubelet-client-key="$CERTS/admin.key" \
   --profiling="${ARC_CLUSTER_PROFILING:-false}" \
   --v=1
-wait_until kube-apiserver "kube-apiserver /readyz on https://127.0.0.1:$APISERVER_PORT" apiserver_ready
+wait_until kube-apiserver "kube-apiserver /readyz on https://$API_HOST:$APISERVER_PORT" apiserver_ready
 
 start kube-controller-manager "$KCM_PORT" \
   --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
@@ -367,6 +427,7 @@ metadata:
 EOF
   done
 }
+if (( NODES > 0 )); then
 nodes_yaml | kubectl apply -f - >/dev/null || fail_component kube-apiserver "could not create the fake Nodes"
 
 # kwok only manages a Node while it holds the Node's Lease. A restarted kwok has a new identity
@@ -385,14 +446,16 @@ start kwok "$KWOK_PORT" \
   --tls-cert-file="$CERTS/kwok-serving.crt" \
   --tls-private-key-file="$CERTS/kwok-serving.key"
 wait_until kwok "$NODES kwok Nodes to be Ready" nodes_ready
+fi
 wait_until kube-controller-manager "the default ServiceAccount in namespace default" default_sa_exists
 
 for c in "${COMPONENTS[@]}"; do
   running "$c" || fail_component "$c" "$c is not running"
 done
+[[ $REAL_NODE == 0 ]] || real_node_up
 
-log "up in $(( $(date +%s) - t0 ))s: $(kubectl version 2>/dev/null | tail -n1); ${NODES} kwok nodes Ready"
+log "up in $(( $(date +%s) - t0 ))s: $(kubectl version 2>/dev/null | tail -n1); ${NODES} kwok nodes$([[ $REAL_NODE == 1 ]] && echo " and the real node $REAL_NODE_NAME") Ready"
 log "kubeconfig: $KUBECONFIG_FILE  (export KUBECONFIG=$KUBECONFIG_FILE, or: . $STATE/env)"
 log "kubectl/helm/etcdctl: $BIN"
-log "logs: $LOGS/{$(IFS=,; echo "${COMPONENTS[*]}")}.log"
+log "logs: $LOGS/{$(IFS=,; echo "${COMPONENTS[*]}")$([[ $REAL_NODE == 1 ]] && echo ",containerd,kubelet,kube-proxy")}.log"
 log "stop with: npm run cluster:down"

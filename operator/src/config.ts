@@ -23,6 +23,11 @@ export interface OperatorConfig {
   readonly retryPeriodMs: number;
   /** Holder identity in the Lease and `reportingInstance` of Events. */
   readonly identity: string;
+  /**
+   * This pod's UID (POD_UID, from the downward API): with POD_NAME, the Lease is owned by the pod
+   * that holds it, so that it goes with the last operator pod (`helm uninstall` leaves none).
+   */
+  readonly podUid: string | undefined;
   /** Namespaces to watch; empty = every namespace. */
   readonly watchNamespaces: readonly string[];
   readonly resyncMs: number;
@@ -109,6 +114,7 @@ export function loadConfig(env: Env): OperatorConfig {
     renewDeadlineMs,
     retryPeriodMs,
     identity,
+    podUid: r.optStr('POD_NAME') === undefined ? undefined : r.optStr('POD_UID'),
     watchNamespaces,
     resyncMs: r.seconds('RESYNC_SECONDS', 300, 1, 86_400),
     watchTimeoutMs: r.seconds('WATCH_TIMEOUT_SECONDS', 120, 1, 3600),

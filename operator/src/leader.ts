@@ -10,7 +10,7 @@ import { isConflict } from './errors.ts';
 import { RESOURCES } from './kube.ts';
 import type { KubeClient } from './kube.ts';
 import type { Clock } from '@arcops/common';
-import type { KubeObject } from './types.ts';
+import type { KubeObject, OwnerReference } from './types.ts';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -29,6 +29,11 @@ export interface LeaderElectorOptions {
   namespace: string;
   name: string;
   identity: string;
+  /**
+   * The pod this instance runs in: the holder makes it the Lease's owner, so that the garbage
+   * collector deletes the Lease once the last holder's pod is gone (an uninstall leaves none).
+   */
+  ownerPod?: { name: string; uid: string };
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
@@ -164,6 +169,11 @@ export class LeaderElector {
     };
   }
 
+  private ownerReferences(): { ownerReferences?: OwnerReference[] } {
+    const pod = this.o.ownerPod;
+    return pod === undefined ? {} : { ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid }] };
+  }
+
   /** One attempt; true when this instance holds the Lease afterwards. */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { client, namespace, name } = this.o;
@@ -175,7 +185,7 @@ export class LeaderElector {
         const created = await client.create<Lease>(RESOURCES.lease, namespace, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name, namespace },
+          metadata: { name, namespace, ...this.ownerReferences() },
           spec: this.desiredSpec(undefined, now),
         });
         this.observe(created, now);
@@ -191,7 +201,11 @@ export class LeaderElector {
     const durationMs = (spec.leaseDurationSeconds ?? Math.round(this.o.leaseDurationMs / 1000)) * 1000;
     if (holder !== undefined && holder !== this.o.identity && this.observedTime + durationMs > now) return false;
     try {
-      const updated = await client.replace<Lease>(RESOURCES.lease, namespace, name, { ...current, spec: this.desiredSpec(spec, now) });
+      const updated = await client.replace<Lease>(RESOURCES.lease, namespace, name, {
+        ...current,
+        metadata: { ...current.metadata, ...this.ownerReferences() },
+        spec: this.desiredSpec(spec, now),
+      });
       this.observe(updated, now);
       return true;
     } catch (err) {

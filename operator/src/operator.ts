@@ -51,7 +51,7 @@ export type OperatorSettings = Pick<
   | 'queueQps'
   | 'queueBurst'
 > &
-  Partial<Pick<OperatorConfig, 'sidecarClusterRole'>>;
+  Partial<Pick<OperatorConfig, 'sidecarClusterRole' | 'podUid'>>;
 
 export class Operator {
   readonly queue: WorkQueue;
@@ -134,6 +134,7 @@ export class Operator {
         namespace: config.leaseNamespace,
         name: config.leaseName,
         identity: config.identity,
+        ...(config.podUid === undefined ? {} : { ownerPod: { name: config.identity, uid: config.podUid } }),
         leaseDurationMs: config.leaseDurationMs,
         renewDeadlineMs: config.renewDeadlineMs,
         retryPeriodMs: config.retryPeriodMs,

@@ -96,10 +96,13 @@ function ms(time: string | undefined): number | undefined {
   return Number.isFinite(t) ? t : undefined;
 }
 
-/** The first forbidden path named in the sidecar's message, else the whole message. */
+/**
+ * The first forbidden path named in the sidecar's message, else the whole message. A path found
+ * through the shared process namespace comes as `pid N:/path` (sidecar/src/scan.ts): the path.
+ */
 export function forbiddenFile(message: string | undefined): string {
   const text = message ?? '';
-  const tree = /in the service's tree: ([^,;\s]+)/.exec(text);
+  const tree = /in the service's tree: (?:pid \d+:)?([^,;\s]+)/.exec(text);
   if (tree?.[1] !== undefined) return tree[1];
   const loaded = /has loaded ([^,;\s]+)/.exec(text);
   if (loaded?.[1] !== undefined) return loaded[1];

@@ -66,7 +66,7 @@ export interface LocalOperator {
 
 /**
  * Runs `node --conditions=arc-source operator/src/main.ts` with the env a pod of the Deployment
- * would get (downward API fields filled in as the kubelet would), the ServiceAccount's kubeconfig,
+ * would get (downward API fields filled in as the kubelet would, but the pod's UID), the ServiceAccount's kubeconfig,
  * metrics on loopback, and `overrides` on top.
  */
 export function startLocalOperator(env: EnvVar[], pod: { name: string; namespace: string }, kubeconfig: string, overrides: Record<string, string> = {}): LocalOperator {
@@ -75,6 +75,9 @@ export function startLocalOperator(env: EnvVar[], pod: { name: string; namespace
     const field = e.valueFrom?.fieldRef?.fieldPath;
     if (field === 'metadata.name') vars[e.name] = pod.name;
     else if (field === 'metadata.namespace') vars[e.name] = pod.namespace;
+    // No pod exists for a local process, so no UID: the operator's Lease then has no owner (one
+    // naming a pod that does not exist would have the garbage collector delete the Lease).
+    else if (field === 'metadata.uid') continue;
     else if (e.value !== undefined) vars[e.name] = e.value;
     else throw new Error(`env ${e.name}: only values and metadata fieldRefs are expected`);
   }

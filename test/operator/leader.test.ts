@@ -15,13 +15,14 @@ interface Candidate {
   log: string[];
 }
 
-function candidate(kube: FakeKube, clock: FakeClock, identity: string): Candidate {
+function candidate(kube: FakeKube, clock: FakeClock, identity: string, podUid?: string): Candidate {
   const log: string[] = [];
   const elector = new LeaderElector({
     client: kube,
     namespace: 'arc-system',
     name: 'arc-operator-leader',
     identity,
+    ...(podUid === undefined ? {} : { ownerPod: { name: identity, uid: podUid } }),
     leaseDurationMs: LEASE_MS,
     renewDeadlineMs: RENEW_MS,
     retryPeriodMs: RETRY_MS,
@@ -55,6 +56,23 @@ describe('LeaderElector', () => {
     expect(b.log).toEqual([]);
     expect(lease(kube)?.spec).toMatchObject({ holderIdentity: 'op-a', leaseDurationSeconds: 15, leaseTransitions: 0 });
     expect(b.elector.leader).toBe('op-a');
+  });
+
+  it('makes the pod that holds the Lease its owner, so that the Lease goes with the last operator pod', async () => {
+    const kube = new FakeKube();
+    const clock = new FakeClock();
+    const a = candidate(kube, clock, 'op-a', 'uid-a');
+    const b = candidate(kube, clock, 'op-b', 'uid-b');
+    a.elector.start();
+    await clock.advance(0);
+    b.elector.start();
+    await clock.advance(RETRY_MS);
+    expect(lease(kube)?.metadata?.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: 'op-a', uid: 'uid-a' }]);
+    await a.elector.stop({ release: true });
+    await clock.advance(RETRY_MS);
+    expect(b.elector.isLeader).toBe(true);
+    expect(lease(kube)?.metadata?.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Pod', name: 'op-b', uid: 'uid-b' }]);
+    await b.elector.stop({ release: false });
   });
 
   it('renews the Lease every retry period while leading', async () => {

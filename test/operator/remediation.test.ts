@@ -217,6 +217,9 @@ describe('planRemediation: image faults', () => {
     [forbidden, '/app/api/duckdb_pool_simple.py'],
     ['the service has loaded /srv/duckdb_pool_simple.js; forbidden file in the service\'s tree: /srv/x.py', '/srv/x.py'],
     ['the service has loaded /srv/duckdb_pool_simple.js', '/srv/duckdb_pool_simple.js'],
+    // As the sidecar writes it in a pod, having found the file through the shared process namespace.
+    ["forbidden file in the service's tree: pid 13:/app/service/dist/duckdb_pool_simple.js", '/app/service/dist/duckdb_pool_simple.js'],
+    ["forbidden files in the service's tree: pid 7:/app/a/duckdb_pool_simple.py, pid 7:/app/b.py", '/app/a/duckdb_pool_simple.py'],
     [undefined, 'a forbidden module'],
   ])('forbiddenFile(%j) = %s', (message, want) => {
     expect(forbiddenFile(message)).toBe(want);
