@@ -273,8 +273,14 @@ describe('an ArcDeployment from deploy/samples', () => {
       const env = containerOf(await apps().readNamespacedDeployment({ name, namespace: ns.name }), 'arc').env ?? [];
       return env.find((e) => e.name === 'DUCKDB_POOL_SIZE')?.value === '7' && !env.some((e) => e.name === 'SNEAKY');
     });
-    const events = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=DriftCorrected` });
-    expect(events.items.map((e) => e.message)).toContain('restored Service arc-basic: spec.ports.0.port differed from the declared state');
+    // The Event is recorded after the object is put back, so it may arrive a moment later.
+    const restored = 'restored Service arc-basic: spec.ports.0.port differed from the declared state';
+    const messages = await eventually('the DriftCorrected Event', async () => {
+      const events = await core().listNamespacedEvent({ namespace: ns.name, fieldSelector: `involvedObject.name=${name},reason=DriftCorrected` });
+      const m = events.items.map((e) => e.message);
+      return m.includes(restored) ? m : undefined;
+    });
+    expect(messages).toContain(restored);
   });
 
   it('moves a sidecar grant from before (a Role of its own) to the shared ClusterRole, and deletes that Role', async () => {
