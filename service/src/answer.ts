@@ -51,6 +51,7 @@ export class AnswerReader {
   readonly columns: string[];
   rowCount = 0;
   rowsRead = 0;
+  /** Bytes of the body so far (counted only when ARC_MAX_RESULT_BYTES is set). */
   bytes = 0;
   truncated = false;
   private next = 0;
@@ -104,7 +105,8 @@ export class AnswerReader {
       }
       const piece = this.format === 'csv' ? csvRows(rows, this.csvNull) : (this.rowCount === 0 ? '' : ',') + rowsJsonFragment(rows);
       this.rowCount += taken;
-      this.bytes += Buffer.byteLength(piece);
+      // Counted only for the cap: measuring every piece's UTF-8 length costs a pass over it.
+      if (this.limits.maxBytes !== undefined) this.bytes += Buffer.byteLength(piece);
       if (this.limits.maxBytes !== undefined && this.bytes > this.limits.maxBytes) {
         throw resultTooLargeError(`more than ${this.limits.maxBytes} bytes (ARC_MAX_RESULT_BYTES)`);
       }

@@ -47,7 +47,7 @@ export function quickSelect(sql: string, policy: SqlPolicy): boolean {
   return true;
 }
 
-interface Parse {
+export interface Parse {
   error: boolean;
   error_type?: string;
   error_message?: string;
@@ -58,7 +58,8 @@ function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-async function parse(conn: DuckDBConnection, sql: string): Promise<Parse> {
+/** DuckDB's parse of a text, serialized (`json_serialize_sql`: no binding, nothing run). */
+export async function parse(conn: DuckDBConnection, sql: string): Promise<Parse> {
   const reader = await conn.runAndReadAll(`SELECT json_serialize_sql(${sqlString(sql)})`);
   const text = reader.getRows()[0]?.[0];
   if (typeof text !== 'string') throw new Error('json_serialize_sql returned no text');

@@ -13,8 +13,9 @@ import {
   sqlError,
 } from './errors.ts';
 import type { DuckDBConnectionPool, Lease, ReleaseAction } from './pool.ts';
-import { judgeSql, type Judgement, quickSelect } from './guard.ts';
-import { type Catalog, isReusablePlan, type PlanCache } from './plan-cache.ts';
+import { judgeSql, type Judgement, parse, quickSelect } from './guard.ts';
+import { type Catalog, isReusableStatement, type PlanCache } from './plan-cache.ts';
+import { factsOf } from './sql-facts.ts';
 import { isAllowedStatement, JudgementCache, statementTypeName } from './sandbox.ts';
 import type { SqlPolicy } from './sql-policy.ts';
 import { AnswerReader, type AnswerSummary, answerHead, answerTail, type Format } from './answer.ts';
@@ -107,6 +108,8 @@ export class QueryService {
     totalExecutionMs: 0,
   };
   private readonly judged = new JudgementCache();
+  /** @internal the parts of the service an Execution uses (made once, not per query). */
+  readonly internals: ExecutionContext;
   private readonly now: () => number;
   /** Interrupt functions of the queries running now. */
   private readonly running = new Set<(why: 'shutdown') => void>();
@@ -118,6 +121,17 @@ export class QueryService {
     this.pool = pool;
     this.options = options;
     this.now = options.now ?? (() => performance.now());
+    this.internals = {
+      options,
+      now: this.now,
+      running: this.running,
+      counters: this.counters,
+      start: (conn, sql, known, streaming) => this.start(conn, sql, known, streaming),
+      markBig: (sql) => {
+        const j = this.judged.get(sql);
+        if (j?.ok === true) j.big = true;
+      },
+    };
   }
 
   /** Runs a query and reads its whole answer (in-process callers; HTTP uses `answer`). */
@@ -187,21 +201,6 @@ export class QueryService {
     }
   }
 
-  /** @internal the parts of the service an Execution uses. */
-  get internals() {
-    return {
-      options: this.options,
-      now: this.now,
-      running: this.running,
-      counters: this.counters,
-      start: (conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean) => this.start(conn, sql, known, streaming),
-      markBig: (sql: string) => {
-        const j = this.judged.get(sql);
-        if (j?.ok === true) j.big = true;
-      },
-    };
-  }
-
   /**
    * Starts the statement. New SQL is judged by the guard first (guard.ts): the quick check, or
    * DuckDB's serialized parse; then it is split and prepared (one statement, allowed type). SQL
@@ -254,10 +253,9 @@ export class QueryService {
   /** undefined when DuckDB could not say (an interrupt, say): judged again next time. */
   private async judgeReuse(conn: DuckDBConnection, sql: string, catalog: Catalog): Promise<boolean | undefined> {
     try {
-      // json_serialize_sql takes a constant, not a parameter.
-      const reader = await conn.runAndReadAll(`SELECT json_serialize_sql('${sql.replaceAll("'", "''")}')`);
-      const serialized = reader.getRows()[0]?.[0];
-      return typeof serialized === 'string' && isReusablePlan(serialized, catalog);
+      const parsed = await parse(conn, sql);
+      const statements = parsed.statements ?? [];
+      return !parsed.error && statements.length === 1 && isReusableStatement(factsOf(statements[0]), catalog);
     } catch {
       return undefined;
     }
@@ -311,6 +309,16 @@ const REINTERRUPT_MS = 50;
 const YIELD_AFTER_MS = 10;
 
 type Why = 'timeout' | 'client' | 'cancelled' | 'shutdown';
+
+interface ExecutionContext {
+  options: QueryServiceOptions;
+  now: () => number;
+  running: Set<(why: 'shutdown') => void>;
+  counters: QueryCounters;
+  start: (conn: DuckDBConnection, sql: string, known: Judgement | undefined, streaming: boolean) => Promise<DuckDBResult>;
+  /** Remembers that a text's answer streamed, so that it runs from a streaming result next time. */
+  markBig: (sql: string) => void;
+}
 
 /** Why a request's signal fired: a cancel through DELETE /api/v1/queries/ID, or the client leaving. */
 function abortReason(signal: AbortSignal): ArcError {
